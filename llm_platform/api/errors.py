@@ -1,0 +1,55 @@
+"""One error shape for the whole API: ``{"error": {"status", "code", "message", "fields"}}``."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from llm_platform.errors import DomainError
+
+
+def _flatten(detail) -> str:
+    if isinstance(detail, dict):
+        return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
+    if isinstance(detail, list):
+        return " ".join(_flatten(item) for item in detail)
+    return str(detail)
+
+
+def error_response(status_code: int, code: str, message: str, fields: dict | None = None, headers=None):
+    body = {"error": {"status": status_code, "code": code, "message": message}}
+    if fields:
+        body["error"]["fields"] = fields
+    return Response(body, status=status_code, headers=headers)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return error_response(exc.status, exc.code, exc.message, exc.fields)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = response.data
+    if isinstance(exc, exceptions.ValidationError):
+        fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
+        message = _flatten(fields)
+        code = "invalid"
+    else:
+        fields = None
+        message = _flatten(detail.get("detail", detail) if isinstance(detail, dict) else detail)
+        code = getattr(exc, "default_code", "error")
+    if response.status_code == status.HTTP_401_UNAUTHORIZED:
+        code = "not_authenticated"
+    return error_response(response.status_code, code, message, fields, headers=response.headers)

@@ -1,0 +1,53 @@
+"""The org-wide websocket: list pages follow status changes of their organization without reloading."""
+
+from __future__ import annotations
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+
+from llm_platform.tenancy import SESSION_KEY, memberships_of
+
+
+def org_group(org_id: int) -> str:
+    return f"org.{org_id}"
+
+
+@database_sync_to_async
+def _current_org_id(user, session) -> int | None:
+    memberships = memberships_of(user)
+    org_id = session.get(SESSION_KEY) if session is not None else None
+    membership = memberships.filter(organization_id=org_id).first() if org_id else None
+    membership = membership or memberships.order_by("organization__slug").first()
+    return membership.organization_id if membership else None
+
+
+class OrganizationConsumer(AsyncJsonWebsocketConsumer):
+    """Anonymous connections and users without an organization are refused."""
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.org_id = await _current_org_id(user, self.scope.get("session"))
+        if self.org_id is None:
+            await self.close(code=4404)
+            return
+        self.group = org_group(self.org_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def org_event(self, message):
+        await self.send_json(message["payload"])
+
+
+def notify_org(org_id: int, payload: dict) -> None:
+    """Push a typed payload (``{"type": "job.status", ...}``) to every open page of one organization."""
+    layer = get_channel_layer()
+    async_to_sync(layer.group_send)(org_group(org_id), {"type": "org.event", "payload": payload})

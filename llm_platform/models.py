@@ -1,0 +1,150 @@
+"""Tenancy: organizations, their members and their API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+SLUG_VALIDATOR = RegexValidator(
+    r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
+    "Use 1-50 lowercase letters, digits and hyphens, starting and ending with a letter or digit.",
+)
+
+
+class Organization(models.Model):
+    slug = models.CharField(max_length=50, unique=True, validators=[SLUG_VALIDATOR])
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+    max_running_jobs = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Jobs of this organization that may run at once (blank: no limit)."
+    )
+    max_gpus = models.PositiveIntegerField(
+        null=True, blank=True, help_text="GPUs this organization may hold at once (blank: no limit)."
+    )
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+    VIEWER = "viewer", "Viewer"
+
+
+# Higher ranks may do everything lower ranks may.
+ROLE_RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
+
+
+def role_at_least(role: str, minimum: str) -> bool:
+    return ROLE_RANK[Role(role)] >= ROLE_RANK[Role(minimum)]
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["organization__slug", "user__username"]
+        constraints = [models.UniqueConstraint(fields=["user", "organization"], name="unique_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization} ({self.role})"
+
+    @property
+    def can_write(self) -> bool:
+        return role_at_least(self.role, Role.MEMBER)
+
+
+KEY_PREFIX = "tf"
+
+
+def _hash_key(raw_key: str) -> str:
+    # Keys carry 256 bits of randomness, so a plain SHA-256 is enough (no slow KDF needed).
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A key that acts for one organization. The secret is shown once and stored hashed."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, unique=True, help_text="The visible start of the key.")
+    key_hash = models.CharField(max_length=64)
+    role = models.CharField(
+        max_length=10,
+        choices=[(Role.MEMBER.value, "Read and write"), (Role.VIEWER.value, "Read only")],
+        default=Role.MEMBER,
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+    @classmethod
+    def issue(cls, organization: Organization, *, name: str = "", role: str = Role.MEMBER, created_by=None):
+        """Create a key and return ``(api_key, raw_key)``; the raw key is never stored."""
+        prefix = f"{KEY_PREFIX}_{secrets.token_hex(4)}"
+        raw_key = f"{prefix}_{secrets.token_urlsafe(32)}"
+        api_key = cls.objects.create(
+            organization=organization,
+            name=name,
+            prefix=prefix,
+            key_hash=_hash_key(raw_key),
+            role=role,
+            created_by=created_by,
+        )
+        return api_key, raw_key
+
+    @classmethod
+    def authenticate(cls, raw_key: str) -> ApiKey | None:
+        """The active key matching ``raw_key``, with its last-used time updated, or None."""
+        parts = raw_key.split("_", 2)
+        if len(parts) != 3 or parts[0] != KEY_PREFIX:
+            return None
+        prefix = f"{parts[0]}_{parts[1]}"
+        key = cls.objects.active().select_related("organization").filter(prefix=prefix).first()
+        if key is None or not secrets.compare_digest(key.key_hash, _hash_key(raw_key)):
+            return None
+        now = timezone.now()
+        # Write at most once a minute so a busy integration does not turn every request into a write.
+        if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+            cls.objects.filter(pk=key.pk).update(last_used_at=now)
+            key.last_used_at = now
+        return key
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])

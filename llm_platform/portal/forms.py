@@ -1,0 +1,10 @@
+from django import forms
+
+from llm_platform.models import ApiKey
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(
+        max_length=100, required=False, help_text="What the key is for, e.g. 'CI pipeline'."
+    )
+    role = forms.ChoiceField(choices=ApiKey._meta.get_field("role").choices, initial="member")

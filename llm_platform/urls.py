@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from llm_platform.portal import views as portal
+
+urlpatterns = [
+    path("", portal.home, name="home"),
+    path("login/", portal.LoginView.as_view(), name="login"),
+    path("logout/", portal.LogoutView.as_view(), name="logout"),
+    path("orgs/switch/", portal.switch_org, name="switch-org"),
+    path("api-keys/", portal.api_keys, name="api-keys"),
+    path("api-keys/<int:pk>/revoke/", portal.revoke_api_key, name="api-key-revoke"),
+    path("healthz", portal.healthz, name="healthz"),
+    path("admin/django-rq/", include("django_rq.urls")),
+    path("admin/", admin.site.urls),
+    path("api/", include("llm_platform.api.urls")),
+]
