@@ -34,11 +34,11 @@ def chromium_path() -> str:
 def browser():
     """Function-scoped: Playwright's sync API keeps an event loop running while it is open, which would
     break the asyncio tests that follow a session-wide browser."""
-    # Django must allow ORM calls from the thread that runs Playwright's event loop.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    # Django must allow ORM calls from the thread that runs Playwright's event loop (tests only).
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         instance = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         yield instance
         instance.close()

@@ -29,7 +29,9 @@ def test_env_helpers_parse_and_refuse(monkeypatch, tmp_path):
 
 
 def _manage(*args, **env_vars):
-    environment = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    environment = {
+        k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
     environment.update(env_vars)
     return subprocess.run(
         [sys.executable, str(settings.BASE_DIR / "manage.py"), *args],
