@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-
 import django_rq
+from rq import Queue
 
 
-def host_name() -> str:
-    return socket.gethostname()
+def device_queue_name(slot: str, host: str) -> str:
+    return f"tuneforge.{host}.{slot}"
 
 
-def device_queue_name(device: str, host: str | None = None) -> str:
-    return f"device.{host or host_name()}.{device}"
-
-
-def get_queue(name: str):
-    return django_rq.get_queue(name, connection=django_rq.get_connection("default"))
+def get_queue(name: str) -> Queue:
+    """Device queues are made on the fly (django-rq only knows the queues named in settings)."""
+    return Queue(name, connection=django_rq.get_connection("default"))

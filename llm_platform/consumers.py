@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -9,13 +11,16 @@ from channels.layers import get_channel_layer
 
 from llm_platform.tenancy import SESSION_KEY, memberships_of
 
+DEVICES_GROUP = "devices"
+logger = logging.getLogger(__name__)
+
 
 def org_group(org_id: int) -> str:
     return f"org.{org_id}"
 
 
 @database_sync_to_async
-def _current_org_id(user, session) -> int | None:
+def current_org_id(user, session) -> int | None:
     memberships = memberships_of(user)
     org_id = session.get(SESSION_KEY) if session is not None else None
     membership = memberships.filter(organization_id=org_id).first() if org_id else None
@@ -31,23 +36,42 @@ class OrganizationConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
-        self.org_id = await _current_org_id(user, self.scope.get("session"))
+        self.org_id = await current_org_id(user, self.scope.get("session"))
         if self.org_id is None:
             await self.close(code=4404)
             return
         self.group = org_group(self.org_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(DEVICES_GROUP, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.channel_layer.group_discard(DEVICES_GROUP, self.channel_name)
 
     async def org_event(self, message):
         await self.send_json(message["payload"])
 
 
 def notify_org(org_id: int, payload: dict) -> None:
-    """Push a typed payload (``{"type": "job.status", ...}``) to every open page of one organization."""
-    layer = get_channel_layer()
-    async_to_sync(layer.group_send)(org_group(org_id), {"type": "org.event", "payload": payload})
+    """Push a typed payload (``{"type": "job.status", ...}``) to every open page of one organization.
+
+    Best effort: the database has the truth, pages catch up on reload, so Redis trouble is only logged.
+    """
+    try:
+        async_to_sync(get_channel_layer().group_send)(
+            org_group(org_id), {"type": "org.event", "payload": payload}
+        )
+    except Exception:  # noqa: BLE001
+        logger.warning("could not notify organization %s", org_id, exc_info=True)
+
+
+def notify_devices(payload: dict) -> None:
+    """Device changes go to every organization's pages (devices are shared; jobs on them are not named)."""
+    try:
+        async_to_sync(get_channel_layer().group_send)(
+            DEVICES_GROUP, {"type": "org.event", "payload": payload}
+        )
+    except Exception:  # noqa: BLE001
+        logger.warning("could not push a device update", exc_info=True)

@@ -5,6 +5,8 @@ alice owns org A, bob is a member of A, vera is a viewer of A, charlie is an out
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
@@ -12,7 +14,13 @@ from rest_framework.test import APIClient
 from llm_platform.models import ApiKey, Role
 from llm_platform.services import add_member, create_organization
 
+pytest_plugins = ["tests.workers", "tests.browser"]
+
 PASSWORD = "correct-horse-battery-staple"
+
+# Workers of this test run register their devices under this host name, so their RQ queues are this
+# run's own even when another test run shares the machine's Redis.
+os.environ.setdefault("TUNEFORGE_HOST", f"test-{os.getpid()}")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,0 +1,25 @@
+"""Bisheng-compatible ``GET /api/v1/finetune/gpu``: every device with its really used memory (NVML)."""
+
+from __future__ import annotations
+
+from gpu_workers.capabilities import live_devices
+from gpu_workers.models import DeviceKind
+from llm_platform.bisheng import BishengAPIView, envelope
+
+
+class GpuListView(BishengAPIView):
+    def get(self, request):
+        gpus = live_devices().filter(kind=DeviceKind.GPU).order_by("host", "index")
+        return envelope(
+            [
+                {
+                    "gpu_uuid": device.uuid,
+                    "gpu_id": str(device.index),
+                    "gpu_total_mem": f"{device.memory_total_mb / 1024:.2f} G",
+                    "gpu_used_mem": f"{device.memory_used_mb / 1024:.2f} G",
+                    "gpu_utility": device.utilization / 100,
+                    "server": device.host,
+                }
+                for device in gpus
+            ]
+        )

@@ -1,0 +1,93 @@
+"""Files over INLINE_INGEST_MAX_MB: stored as uploaded, then processed by a real RQ worker on real Redis."""
+
+import django_rq
+import pytest
+from rq import SimpleWorker
+
+from datasets_app import tasks
+from datasets_app.models import Dataset
+from tests.datasets.dataset_support import isolated_media, jsonl, stored_files, upload  # noqa: F401
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROWS = [{"instruction": f"Question number {i}?", "output": f"Answer number {i}."} for i in range(400)]
+
+
+@pytest.fixture
+def background(settings):
+    settings.INLINE_INGEST_MAX_MB = 0  # every non-empty file goes to the worker
+    queue = django_rq.get_queue("default")
+    queue.empty()  # leftovers of earlier runs are not ours to run
+    return queue
+
+
+def work(queue) -> None:
+    SimpleWorker([queue], connection=django_rq.get_connection("default")).work(burst=True)
+
+
+def test_large_upload_goes_uploaded_processing_ready_with_progress(alice_api, background, monkeypatch):
+    seen = []
+    original = tasks.save_progress
+
+    def watch(dataset_id, fraction):
+        original(dataset_id, fraction)
+        seen.append(Dataset.objects.values_list("status", "progress").get(pk=dataset_id))
+
+    monkeypatch.setattr(tasks, "save_progress", watch)
+    monkeypatch.setattr(tasks, "PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(tasks, "PROGRESS_ROWS", 50)
+
+    response = upload(alice_api, jsonl(ROWS), "big.jsonl")
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["status"], body["num_rows"], body["progress"]) == ("uploaded", 0, 0.0)
+    assert background.count == 1
+    assert alice_api.get(f"/api/datasets/{body['id']}/").json()["status"] == "uploaded"
+
+    work(background)
+
+    assert len(seen) >= 8
+    assert {status for status, _ in seen} == {"processing"}
+    fractions = [fraction for _, fraction in seen]
+    assert fractions == sorted(fractions) and 0 < fractions[0] < fractions[-1] <= 0.99
+    detail = alice_api.get(f"/api/datasets/{body['id']}/").json()
+    assert (detail["status"], detail["progress"], detail["num_rows"]) == ("ready", 1.0, 400)
+    assert detail["stats"]["turns"] == 400 and len(detail["sha256"]) == 64
+    preview = alice_api.get(f"/api/datasets/{body['id']}/preview/?page_size=1").json()
+    assert preview["results"][0]["messages"][0]["content"] == "Question number 0?"
+
+
+def test_a_refused_large_file_fails_with_its_reason_and_no_normalised_file(alice_api, background):
+    content = jsonl(ROWS[:5]) + b'{"instruction": "caf\xe9"}\n'
+    body = upload(alice_api, content, "broken.jsonl").json()
+    assert body["status"] == "uploaded"
+
+    work(background)
+
+    dataset = Dataset.objects.get(pk=body["id"])
+    assert (dataset.status, dataset.error_code) == ("failed", "not_utf8")
+    assert dataset.error_message.startswith("line 6: not valid UTF-8")
+    assert not dataset.normalised_file and dataset.num_rows == 0
+    files = stored_files()
+    assert len(files) == 1 and files[0].endswith("/original/broken.jsonl")
+    assert alice_api.get(f"/api/datasets/{body['id']}/preview/").json()["results"] == []
+
+
+def test_a_dataset_deleted_before_the_worker_runs_is_skipped(alice_api, background):
+    body = upload(alice_api, jsonl(ROWS[:10]), "gone.jsonl").json()
+    assert alice_api.delete(f"/api/datasets/{body['id']}/").status_code == 204
+    work(background)
+    assert not Dataset.objects.exists()
+    assert stored_files() == []
+
+
+def test_when_the_queue_is_unreachable_the_upload_says_so(alice_api, background, monkeypatch):
+    def unreachable(name):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(django_rq, "get_queue", unreachable)
+    body = upload(alice_api, jsonl(ROWS[:10])).json()
+    assert (body["status"], body["error_code"]) == ("failed", "queue_unavailable")
+    dataset = Dataset.objects.get(pk=body["id"])
+    assert (dataset.status, dataset.error_code) == ("failed", "queue_unavailable")
+    assert "upload it again" in dataset.error_message

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from training_app.models import BaseModel, JobDataset, JobEvent, TrainingJob
+from training_app.trainer.spec import HELP, METHODS, STAGES
+
+
+class BaseModelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BaseModel
+        fields = [
+            "id",
+            "name",
+            "path",
+            "hub_id",
+            "architecture",
+            "parameter_count",
+            "context_length",
+            "chat_template_source",
+            "chat_template_name",
+            "trust_remote_code",
+            "enabled_for_all",
+            "root_base",
+            "source_job",
+            "is_valid",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class JobDatasetSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="dataset.name", read_only=True)
+
+    class Meta:
+        model = JobDataset
+        fields = ["dataset", "name", "num_samples", "ratio", "dataset_sha256", "placeholders"]
+
+
+class TrainingJobSerializer(serializers.ModelSerializer):
+    base_model_name = serializers.CharField(source="base_model.name", read_only=True)
+    datasets = JobDatasetSerializer(source="job_datasets", many=True, read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = TrainingJob
+        fields = [
+            "id",
+            "uid",
+            "name",
+            "status",
+            "base_model",
+            "base_model_name",
+            "stage",
+            "method",
+            "datasets",
+            "hyperparameters",
+            "devices",
+            "seed",
+            "priority",
+            "attempts",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "current_step",
+            "total_steps",
+            "last_checkpoint_step",
+            "last_seq",
+            "artifacts",
+            "report",
+            "error",
+            "worker",
+        ]
+        read_only_fields = fields
+
+
+class DatasetChoiceSerializer(serializers.Serializer):
+    dataset = serializers.CharField(help_text="Dataset id, uid, or a dataset:// url from the file upload.")
+    num_samples = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    ratio = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=1.0)
+    placeholders = serializers.DictField(child=serializers.CharField(), required=False)
+
+
+class JobCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=50)
+    base_model = serializers.CharField(help_text="Base model id or name.")
+    stage = serializers.ChoiceField(choices=STAGES, default="sft")
+    method = serializers.ChoiceField(choices=METHODS, default="lora")
+    datasets = DatasetChoiceSerializer(many=True)
+    hyperparameters = serializers.DictField(required=False, default=dict, help_text=", ".join(HELP))
+    devices = serializers.CharField(default="cpu")
+    seed = serializers.IntegerField(default=42)
+    priority = serializers.IntegerField(default=0, min_value=-100, max_value=100)
+
+
+class RenameSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=50)
+
+
+class JobEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = JobEvent
+        fields = ["seq", "type", "level", "created_at", "payload"]

@@ -1,0 +1,165 @@
+"""Our REST API for base models and training jobs. Business rules live in training_app.services."""
+
+from __future__ import annotations
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from llm_platform.api.viewsets import TenantMixin, TenantReadOnlyViewSet
+from llm_platform.errors import DomainError, NotFound
+from llm_platform.tenancy import scoped
+from training_app import services
+from training_app.api.serializers import (
+    BaseModelSerializer,
+    JobCreateSerializer,
+    JobEventSerializer,
+    RenameSerializer,
+    TrainingJobSerializer,
+)
+from training_app.logs import log_lines
+from training_app.models import BaseModel, JobEvent, TrainingJob
+
+
+class BaseModelViewSet(TenantReadOnlyViewSet):
+    """Base models this organization may train on (operators register them in the admin)."""
+
+    queryset = BaseModel.objects.all()
+    serializer_class = BaseModelSerializer
+
+    def get_queryset(self):
+        return super().get_queryset().distinct()
+
+
+def resolve_base_model(org, value) -> BaseModel | None:
+    visible = scoped(BaseModel.objects.all(), org).distinct()
+    if str(value).isdigit():
+        return visible.filter(pk=int(value)).first()
+    return visible.filter(name=value).first()
+
+
+def resolve_datasets(org, items: list[dict]) -> list[services.DatasetChoice]:
+    from datasets_app.services import resolve_dataset_url
+
+    choices = []
+    for index, item in enumerate(items):
+        try:
+            dataset = resolve_dataset_url(org, str(item["dataset"]))
+        except NotFound as exc:
+            raise DomainError(
+                exc.message, fields={f"datasets[{index}]": "no such dataset in this organization"}
+            ) from exc
+        choices.append(
+            services.DatasetChoice(
+                dataset, item.get("num_samples"), item.get("ratio"), item.get("placeholders")
+            )
+        )
+    return choices
+
+
+class TrainingJobViewSet(
+    TenantMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = TrainingJob.objects.select_related("base_model", "created_by").prefetch_related(
+        "job_datasets__dataset"
+    )
+    serializer_class = TrainingJobSerializer
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        params = self.request.query_params
+        if params.get("status"):
+            queryset = queryset.filter(status__in=params["status"].split(","))
+        if params.get("search"):
+            queryset = queryset.filter(name__icontains=params["search"])
+        return queryset
+
+    @extend_schema(request=JobCreateSerializer, responses={201: TrainingJobSerializer})
+    def create(self, request):
+        serializer = JobCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        base_model = resolve_base_model(self.org, data["base_model"])
+        if base_model is None:
+            raise DomainError(
+                "Unknown base model.", fields={"base_model": "no such base model for this organization"}
+            )
+        job = services.create_job(
+            self.org,
+            request.user if request.user.pk else None,
+            name=data["name"],
+            base_model=base_model,
+            datasets=resolve_datasets(self.org, data["datasets"]),
+            stage=data["stage"],
+            method=data["method"],
+            hyperparameters=data["hyperparameters"],
+            devices=data["devices"],
+            seed=data["seed"],
+            priority=data["priority"],
+        )
+        return Response(TrainingJobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        services.delete_job(instance)
+
+    def _answer(self, job):
+        job = self.get_queryset().get(pk=job.pk)
+        return Response(TrainingJobSerializer(job).data)
+
+    @extend_schema(request=None, responses=TrainingJobSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return self._answer(services.cancel_job(self.get_object()))
+
+    @extend_schema(request=None, responses=TrainingJobSerializer)
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        return self._answer(services.retry_job(self.get_object()))
+
+    @extend_schema(request=RenameSerializer, responses=TrainingJobSerializer)
+    @action(detail=True, methods=["post"])
+    def rename(self, request, pk=None):
+        serializer = RenameSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self._answer(services.rename_job(self.get_object(), serializer.validated_data["name"]))
+
+    @extend_schema(request=RenameSerializer, responses={201: TrainingJobSerializer})
+    @action(detail=True, methods=["post"])
+    def clone(self, request, pk=None):
+        serializer = RenameSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        job = services.clone_job(
+            self.get_object(), request.user if request.user.pk else None, serializer.validated_data["name"]
+        )
+        return Response(TrainingJobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=JobEventSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def events(self, request, pk=None):
+        """The job's events in order; ``after_seq`` resumes, ``type`` and ``level`` filter."""
+        job = self.get_object()
+        events = JobEvent.objects.filter(job=job)
+        params = request.query_params
+        if params.get("after_seq", "").isdigit():
+            events = events.filter(seq__gt=int(params["after_seq"]))
+        if params.get("type"):
+            events = events.filter(type__in=params["type"].split(","))
+        if params.get("level"):
+            events = events.filter(level__in=params["level"].split(","))
+        page = self.paginate_queryset(events.order_by("seq"))
+        return self.get_paginated_response(JobEventSerializer(page, many=True).data)
+
+    @action(detail=True, methods=["get"])
+    def log(self, request, pk=None):
+        """The whole log as plain text (streamed), optionally filtered by ``level``."""
+        job = self.get_object()
+        levels = [lvl for lvl in request.query_params.get("level", "").split(",") if lvl]
+        response = StreamingHttpResponse(log_lines(job, levels), content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{job.name}.log"'
+        return response

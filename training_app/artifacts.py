@@ -1,0 +1,42 @@
+"""Job outputs in storage (local disk or S3): upload after a run, list, download, delete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.files import File
+from django.core.files.storage import default_storage
+
+
+def job_prefix(job) -> str:
+    return f"jobs/{job.organization_id}/{job.uid}"
+
+
+def upload_directory(local_dir: Path, prefix: str, *, skip=("checkpoint-",)) -> list[dict]:
+    """Copy a finished run's files to storage; resumable checkpoints stay on the worker's disk."""
+    stored = []
+    for path in sorted(local_dir.rglob("*")):
+        relative = path.relative_to(local_dir)
+        if not path.is_file() or any(part.startswith(skip) for part in relative.parts):
+            continue
+        name = f"{prefix}/{relative.as_posix()}"
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        with path.open("rb") as handle:
+            saved = default_storage.save(name, File(handle))
+        stored.append({"path": relative.as_posix(), "name": saved, "size": path.stat().st_size})
+    return stored
+
+
+def delete_artifacts(prefix: str) -> None:
+    def walk(directory: str):
+        dirs, files = default_storage.listdir(directory)
+        for file_name in files:
+            default_storage.delete(f"{directory}/{file_name}")
+        for sub in dirs:
+            walk(f"{directory}/{sub}")
+
+    try:
+        walk(prefix)
+    except FileNotFoundError:
+        return

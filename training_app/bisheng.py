@@ -1,0 +1,227 @@
+"""Bisheng-compatible fine-tune job API (seed 000), answered in Bisheng's envelope.
+
+Bisheng's status numbers: 1 training (our queued and running: see ``status_detail``), 2 failed,
+3 cancelled, 4 success, 5 published. ``job_id`` is our job's uid (hex, as Bisheng's ids are) or its id.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Q
+from rest_framework import serializers
+
+from llm_platform.bisheng import BishengAPIView, envelope
+from llm_platform.errors import DomainError, NotFound
+from llm_platform.tenancy import scoped
+from training_app import services
+from training_app.api.views import resolve_base_model
+from training_app.logs import format_event
+from training_app.models import BaseModel, JobEvent, JobStatus, TrainingJob
+
+BISHENG_STATUS = {
+    JobStatus.QUEUED: 1,
+    JobStatus.RUNNING: 1,
+    JobStatus.FAILED: 2,
+    JobStatus.CANCELLED: 3,
+    JobStatus.SUCCEEDED: 4,
+    JobStatus.PUBLISHED: 5,
+}
+OUR_STATUSES = {
+    1: [JobStatus.QUEUED, JobStatus.RUNNING],
+    2: [JobStatus.FAILED],
+    3: [JobStatus.CANCELLED],
+    4: [JobStatus.SUCCEEDED],
+    5: [JobStatus.PUBLISHED],
+}
+LOG_TAIL_LINES = 200
+LOSS_POINTS = 2000
+
+
+class TrainDataSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, allow_blank=True)
+    url = serializers.CharField()
+    num = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+
+
+class JobCreateSerializer(serializers.Serializer):
+    server = serializers.JSONField(
+        required=False, help_text="Accepted and ignored: Tuneforge schedules itself."
+    )
+    base_model = serializers.JSONField(help_text="Base model id or name.")
+    model_name = serializers.CharField(max_length=50)
+    method = serializers.CharField(default="lora")
+    stage = serializers.CharField(default="sft")
+    train_data = TrainDataSerializer(many=True, required=False, default=list)
+    preset_data = TrainDataSerializer(many=True, required=False, default=list)
+    extra_params = serializers.DictField(required=False, default=dict)
+
+
+def job_to_bisheng(job: TrainingJob) -> dict:
+    extra = dict(job.hyperparameters)
+    extra["gpus"] = job.devices
+    return {
+        "id": job.uid.hex,
+        "job_id": job.pk,
+        "model_name": job.name,
+        "base_model": job.base_model_id,
+        "base_model_name": job.base_model.name,
+        "method": job.method,
+        "stage": job.stage,
+        "status": BISHENG_STATUS[job.status],
+        "status_detail": job.status,
+        "reason": job.error,
+        "extra_params": extra,
+        "train_data": [
+            {"name": jd.dataset.name, "url": f"dataset://{jd.dataset.uid}", "num": jd.num_samples}
+            for jd in job.job_datasets.select_related("dataset")
+        ],
+        "report": job.report or None,
+        "user_name": job.created_by.username if job.created_by else None,
+        "create_time": job.created_at.isoformat(),
+        "update_time": (job.finished_at or job.started_at or job.created_at).isoformat(),
+    }
+
+
+def find_job(org, job_id: str | None) -> TrainingJob:
+    if not job_id:
+        raise DomainError("job_id is required.", fields={"job_id": "required"})
+    jobs = scoped(TrainingJob.objects.select_related("base_model", "created_by"), org)
+    lookup = Q(pk=int(job_id)) if str(job_id).isdigit() else None
+    if lookup is None:
+        try:
+            lookup = Q(uid=uuid.UUID(str(job_id)))
+        except ValueError as exc:
+            raise NotFound("No such job.") from exc
+    job = jobs.filter(lookup).first()
+    if job is None:
+        raise NotFound("No such job.")
+    return job
+
+
+def _choices(org, items: list[dict], placeholders: dict | None = None) -> list[services.DatasetChoice]:
+    from datasets_app.services import resolve_dataset_url
+
+    choices = []
+    for index, item in enumerate(items):
+        try:
+            dataset = resolve_dataset_url(org, item["url"])
+        except NotFound:
+            raise DomainError(
+                f"Unknown dataset {item['url']!r}: upload it with /api/v1/finetune/job/file first.",
+                fields={f"train_data[{index}].url": "no such dataset for this organization"},
+            ) from None
+        choices.append(services.DatasetChoice(dataset, item.get("num") or None, None, placeholders))
+    return choices
+
+
+class JobView(BishengAPIView):
+    def post(self, request):
+        serializer = JobCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        base_model = resolve_base_model(self.org, data["base_model"])
+        if base_model is None:
+            raise DomainError("Unknown base model.", fields={"base_model": "no such base model"})
+        extra = dict(data["extra_params"])
+        devices = str(extra.pop("gpus", "auto") or "auto").replace(" ", "")
+        placeholders = {k: extra.pop(k) for k in ("name", "author") if k in extra}
+        datasets = _choices(self.org, data["train_data"]) + _choices(
+            self.org, data["preset_data"], placeholders
+        )
+        job = services.create_job(
+            self.org,
+            request.user if request.user.pk else None,
+            name=data["model_name"],
+            base_model=base_model,
+            datasets=datasets,
+            stage=data["stage"],
+            method=data["method"],
+            hyperparameters=extra,
+            devices=devices,
+        )
+        return envelope(job_to_bisheng(job))
+
+    def get(self, request):
+        jobs = scoped(TrainingJob.objects.select_related("base_model", "created_by"), self.org)
+        params = request.query_params
+        if params.get("status"):
+            wanted = []
+            for number in params["status"].split(","):
+                if not number.strip().isdigit() or int(number) not in OUR_STATUSES:
+                    raise DomainError("status is a comma list of 1-5.", fields={"status": number})
+                wanted += OUR_STATUSES[int(number)]
+            jobs = jobs.filter(status__in=wanted)
+        if params.get("model_name"):
+            jobs = jobs.filter(name__icontains=params["model_name"])
+        page, limit = _int(params.get("page"), 1), _int(params.get("limit"), 10)
+        total = jobs.count()
+        rows = jobs.order_by("-created_at")[(page - 1) * limit : page * limit]
+        return envelope({"data": [job_to_bisheng(job) for job in rows], "total": total})
+
+    def delete(self, request):
+        services.delete_job(find_job(self.org, request.query_params.get("job_id")))
+        return envelope(None)
+
+
+def _int(value, default: int) -> int:
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return default
+
+
+class JobInfoView(BishengAPIView):
+    def get(self, request):
+        job = find_job(self.org, request.query_params.get("job_id"))
+        logs = JobEvent.objects.filter(job=job, type__in=["log", "status"]).order_by("-seq")[:LOG_TAIL_LINES]
+        lines = [format_event(event) for event in reversed(logs)]
+        total_logs = JobEvent.objects.filter(job=job, type__in=["log", "status"]).count()
+        loss = JobEvent.objects.filter(job=job, type="metric", payload__loss__isnull=False).order_by("seq")
+        loss_data = [
+            {"step": e.payload.get("step"), "loss": e.payload.get("loss")}
+            for e in loss.only("payload")[:LOSS_POINTS]
+        ]
+        return envelope(
+            {
+                "finetune": job_to_bisheng(job),
+                "log": "\n".join(lines),
+                "log_truncated": total_logs > LOG_TAIL_LINES,
+                "log_url": f"/api/jobs/{job.pk}/events/?type=log,status",
+                "loss_data": loss_data,
+                "report": job.report or None,
+            }
+        )
+
+
+class JobActionView(BishengAPIView):
+    operation = ""
+
+    def post(self, request):
+        job = find_job(self.org, request.query_params.get("job_id") or request.data.get("job_id"))
+        job = services.cancel_job(job) if self.operation == "cancel" else services.retry_job(job)
+        return envelope(job_to_bisheng(job))
+
+
+class JobRenameView(BishengAPIView):
+    def patch(self, request):
+        job = find_job(self.org, str(request.data.get("id", "")))
+        job = services.rename_job(job, str(request.data.get("model_name", "")))
+        return envelope(job_to_bisheng(job))
+
+
+class ModelListView(BishengAPIView):
+    def get(self, request):
+        models = scoped(BaseModel.objects.filter(is_valid=True), self.org).distinct()
+        return envelope(
+            [
+                {
+                    "id": m.pk,
+                    "model_name": m.name,
+                    "architecture": m.architecture,
+                    "parameter_count": m.parameter_count,
+                    "context_length": m.context_length,
+                }
+                for m in models
+            ]
+        )

@@ -1,0 +1,234 @@
+"""Training jobs: create, cancel, retry, rename, delete, clone. Views and APIs only translate to these."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+
+from llm_platform.errors import Conflict, DomainError
+from llm_platform.tenancy import scoped
+from training_app.models import ACTIVE_STATUSES, BaseModel, JobDataset, JobStatus, TrainingJob
+from training_app.states import transition
+from training_app.trainer.spec import METHODS, STAGES, Hyperparameters, environment_errors
+
+DEVICES_PATTERN = re.compile(r"^(cpu|auto(:[1-9][0-9]?)?|[0-9]{1,2}(,[0-9]{1,2})*)$")
+KIND_FOR_STAGE = {"sft": "sft", "dpo": "preference", "pt": "text"}
+
+
+@dataclass
+class DatasetChoice:
+    """One dataset of a job: all of it, ``num_samples`` rows, or a ``ratio`` of the mix."""
+
+    dataset: object
+    num_samples: int | None = None
+    ratio: float | None = None
+    placeholders: dict | None = None
+
+
+def cluster_capabilities() -> dict:
+    """What the workers can run: whether any CUDA device and bitsandbytes are available to jobs."""
+    from gpu_workers.capabilities import capabilities
+
+    return capabilities()
+
+
+def validate_job_request(
+    org,
+    *,
+    name: str,
+    base_model,
+    stage: str,
+    method: str,
+    datasets: list[DatasetChoice],
+    hyperparameters: dict,
+    devices: str,
+) -> tuple[Hyperparameters, dict]:
+    """Every check a new job must pass, all reported at once as ``{field: message}``."""
+    errors: dict[str, str] = {}
+    if not name or not re.fullmatch(r"[A-Za-z0-9_-]{1,50}", name):
+        errors["name"] = "use at most 50 letters, digits, '-' and '_'"
+    elif TrainingJob.objects.filter(organization=org, name=name).exists():
+        errors["name"] = f"a job named {name!r} already exists in this organization"
+    if stage not in STAGES:
+        errors["stage"] = "must be one of " + ", ".join(STAGES)
+    if method not in METHODS:
+        errors["method"] = "must be one of " + ", ".join(METHODS)
+    if base_model is None or not scoped(BaseModel.objects.all(), org).filter(pk=base_model.pk).exists():
+        errors["base_model"] = "no such base model for this organization"
+    elif not base_model.is_valid:
+        errors["base_model"] = f"{base_model.name} failed validation: {base_model.validation_error}"
+    if not DEVICES_PATTERN.match(devices or ""):
+        errors["devices"] = "use 'cpu', 'auto', 'auto:N' or GPU ids like '0,1'"
+    errors.update(_dataset_errors(org, stage, datasets))
+    hp = Hyperparameters.from_dict(hyperparameters)
+    for field, message in hp.validate(method if method in METHODS else None):
+        errors.setdefault(field, message)
+    caps = cluster_capabilities()
+    wants_gpu = devices != "cpu"
+    for field, message in environment_errors(
+        hp,
+        method,
+        cuda_available=caps["cuda"] and wants_gpu,
+        bitsandbytes_available=caps["bitsandbytes"],
+    ):
+        errors.setdefault(field, message)
+    if errors:
+        raise DomainError(
+            "The job cannot be created: " + "; ".join(f"{k}: {v}" for k, v in errors.items()), fields=errors
+        )
+    return hp, caps
+
+
+def _dataset_errors(org, stage: str, datasets: list[DatasetChoice]) -> dict[str, str]:
+    from datasets_app.models import Dataset, DatasetStatus
+
+    if not datasets:
+        return {"datasets": "choose at least one dataset"}
+    visible = scoped(Dataset.objects.all(), org)
+    wanted_kind = KIND_FOR_STAGE.get(stage)
+    for index, choice in enumerate(datasets):
+        where = f"datasets[{index}]"
+        dataset = choice.dataset
+        if dataset is None or not visible.filter(pk=dataset.pk).exists():
+            return {where: "no such dataset in this organization"}
+        if dataset.status != DatasetStatus.READY:
+            return {where: f"{dataset.name} is {dataset.status}, not ready"}
+        if wanted_kind and dataset.kind != wanted_kind:
+            return {where: f"{dataset.name} holds {dataset.kind} rows; the {stage} stage needs {wanted_kind}"}
+        if choice.num_samples is not None and choice.num_samples < 1:
+            return {where: "num_samples must be at least 1"}
+        if choice.ratio is not None and not 0 < choice.ratio <= 1:
+            return {where: "ratio must be above 0 and at most 1"}
+    return {}
+
+
+def create_job(
+    org,
+    user,
+    *,
+    name: str,
+    base_model,
+    datasets: list[DatasetChoice],
+    stage: str = "sft",
+    method: str = "lora",
+    hyperparameters: dict | None = None,
+    devices: str = "cpu",
+    seed: int = 42,
+    priority: int = 0,
+) -> TrainingJob:
+    """Validate, save the job as queued, and hand it to the scheduler once the row is committed."""
+    hp, _caps = validate_job_request(
+        org,
+        name=name,
+        base_model=base_model,
+        stage=stage,
+        method=method,
+        datasets=datasets,
+        hyperparameters=hyperparameters or {},
+        devices=devices,
+    )
+    try:
+        with transaction.atomic():
+            job = TrainingJob.objects.create(
+                organization=org,
+                created_by=user if getattr(user, "pk", None) else None,
+                name=name,
+                base_model=base_model,
+                stage=stage,
+                method=method,
+                hyperparameters=hp.to_dict(),
+                devices=devices,
+                seed=seed,
+                priority=priority,
+            )
+            for choice in datasets:
+                JobDataset.objects.create(
+                    job=job,
+                    dataset=choice.dataset,
+                    num_samples=choice.num_samples,
+                    ratio=choice.ratio,
+                    dataset_sha256=choice.dataset.sha256,
+                    placeholders=choice.placeholders or {},
+                )
+            from training_app.events import record_event
+
+            record_event(job.pk, "status", {"from": None, "to": JobStatus.QUEUED, "reason": "created"})
+            _schedule_on_commit(job)
+    except IntegrityError as exc:
+        raise DomainError(f"A job named {name!r} already exists.", fields={"name": "already exists"}) from exc
+    return job
+
+
+def _schedule_on_commit(job: TrainingJob) -> None:
+    from gpu_workers.scheduler import schedule
+
+    transaction.on_commit(lambda: schedule(job.pk))
+
+
+def cancel_job(job: TrainingJob, reason: str = "cancelled by a user") -> TrainingJob:
+    """Queued jobs stop at once; a running job's runner sees the status, kills the trainer's process
+    group and frees its devices itself (so they are not handed out while the trainer still runs)."""
+    job = transition(job, JobStatus.CANCELLED, reason=reason)
+    if job.previous_status != JobStatus.RUNNING:
+        from gpu_workers.scheduler import job_stopped
+
+        transaction.on_commit(lambda: job_stopped(job.pk))
+    return job
+
+
+def retry_job(job: TrainingJob) -> TrainingJob:
+    """Failed or cancelled -> queued; the runner resumes from the newest checkpoint when there is one."""
+    job = transition(job, JobStatus.QUEUED, reason="retried", error="")
+    _schedule_on_commit(job)
+    return job
+
+
+def rename_job(job: TrainingJob, new_name: str) -> TrainingJob:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,50}", new_name or ""):
+        raise DomainError("Invalid name.", fields={"name": "use at most 50 letters, digits, '-' and '_'"})
+    if TrainingJob.objects.filter(organization=job.organization, name=new_name).exclude(pk=job.pk).exists():
+        raise DomainError("Name taken.", fields={"name": f"a job named {new_name!r} already exists"})
+    TrainingJob.objects.filter(pk=job.pk).update(name=new_name)
+    job.name = new_name
+    return job
+
+
+def delete_job(job: TrainingJob) -> None:
+    """Refused while running, queued or published; removes the job's stored artifacts too."""
+    if job.status in (*ACTIVE_STATUSES, JobStatus.PUBLISHED):
+        raise Conflict(f"Cannot delete a job that is {job.status}: cancel or unpublish it first.")
+    from training_app.artifacts import delete_artifacts
+
+    prefix = job.artifacts_prefix
+    with transaction.atomic():
+        deleted, _ = (
+            TrainingJob.objects.filter(pk=job.pk)
+            .exclude(status__in=[*ACTIVE_STATUSES, JobStatus.PUBLISHED])
+            .delete()
+        )
+        if not deleted:
+            raise Conflict("The job changed state meanwhile; try again.")
+    if prefix:
+        delete_artifacts(prefix)
+
+
+def clone_job(job: TrainingJob, user, new_name: str) -> TrainingJob:
+    """A new queued job with the same model, data and settings."""
+    return create_job(
+        job.organization,
+        user,
+        name=new_name,
+        base_model=job.base_model,
+        stage=job.stage,
+        method=job.method,
+        hyperparameters=job.hyperparameters,
+        devices=job.devices,
+        seed=job.seed,
+        priority=job.priority,
+        datasets=[
+            DatasetChoice(jd.dataset, jd.num_samples, jd.ratio, jd.placeholders)
+            for jd in job.job_datasets.select_related("dataset")
+        ],
+    )
