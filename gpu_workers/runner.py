@@ -264,7 +264,9 @@ class JobRunner:
             TrainingJob.objects.filter(pk=self.job_id).update(last_checkpoint_step=event.get("step"))
             record_event(self.job_id, "checkpoint", event)
         elif kind == "eval":
-            TrainingJob.objects.filter(pk=self.job_id).update(report=event.get("report") or {})
+            TrainingJob.objects.filter(pk=self.job_id).update(
+                report=event.get("report") or {}, base_report=event.get("base_report") or {}
+            )
             record_event(self.job_id, "eval", event)
         elif kind == "done":
             self.done = True

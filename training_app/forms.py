@@ -47,6 +47,7 @@ GROUPS = [
             "eval_strategy",
             "eval_steps",
             "do_eval_generation",
+            "eval_base_model",
             "eval_max_new_tokens",
             "max_eval_samples",
         ],
@@ -102,7 +103,9 @@ class JobForm(forms.Form):
 
     def __init__(self, *args, org=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["base_model"].queryset = scoped(BaseModel.objects.filter(is_valid=True), org).distinct()
+        models = scoped(BaseModel.objects.filter(is_valid=True), org).distinct()
+        self.fields["base_model"].queryset = models
+        self.fields["base_model"].initial = models.first()
         for name in DEFAULTS:
             self.fields[f"hp_{name}"] = _field(name)
 

@@ -125,12 +125,11 @@ def job_create(request):
 def job_detail(request, pk: int):
     org = require_org(request)
     job = get_scoped_or_404(TrainingJob.objects.select_related("base_model", "created_by"), org, pk=pk)
-    logs = list(
-        JobEvent.objects.filter(job=job, type__in=["log", "status"]).order_by("-seq")[:LOG_LINES_ON_PAGE]
-    )
-    metrics = (
-        JobEvent.objects.filter(job=job, type="metric").order_by("seq").values_list("payload", flat=True)
-    )
+    # Only events up to the job row's last_seq: the websocket replays from there, so a newer event read
+    # here as well would be shown twice.
+    shown = JobEvent.objects.filter(job=job, seq__lte=job.last_seq)
+    logs = list(shown.filter(type__in=["log", "status"]).order_by("-seq")[:LOG_LINES_ON_PAGE])
+    metrics = shown.filter(type="metric").order_by("seq").values_list("payload", flat=True)
     return render(
         request,
         "training/job_detail.html",
@@ -225,7 +224,9 @@ def job_delete(request, pk: int):
 def job_artifact(request, pk: int, path: str):
     org = require_org(request)
     job = get_scoped_or_404(TrainingJob.objects, org, pk=pk)
-    files = {f["path"]: f["name"] for f in (job.artifacts or {}).get("files", [])}
+    artifacts = job.artifacts or {}
+    files = {f["path"]: f["name"] for f in artifacts.get("files", [])}
+    files.update({f"merged/{f['path']}": f["name"] for f in artifacts.get("merged_files", [])})
     if path not in files:
         raise Http404("No such file")
     return FileResponse(

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from llm_platform.api.viewsets import TenantMixin, TenantReadOnlyViewSet
 from llm_platform.errors import DomainError, NotFound
 from llm_platform.tenancy import scoped
-from training_app import services
+from training_app import exports, services
 from training_app.api.serializers import (
     BaseModelSerializer,
     JobCreateSerializer,
@@ -138,6 +138,23 @@ class TrainingJobViewSet(
             self.get_object(), request.user if request.user.pk else None, serializer.validated_data["name"]
         )
         return Response(TrainingJobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={202: TrainingJobSerializer})
+    @action(detail=True, methods=["post"])
+    def export(self, request, pk=None):
+        """Merge the LoRA adapter into full weights (in the background); they appear under merged/."""
+        job = self.get_object()
+        exports.request_merge(job)
+        return Response(TrainingJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=RenameSerializer, responses={201: BaseModelSerializer})
+    @action(detail=True, methods=["post"], url_path="register-base")
+    def register_base(self, request, pk=None):
+        """Make this job's full weights a base model of the organization, for further jobs."""
+        serializer = RenameSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        model = exports.register_as_base_model(self.get_object(), serializer.validated_data["name"])
+        return Response(BaseModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=JobEventSerializer(many=True))
     @action(detail=True, methods=["get"])

@@ -56,6 +56,7 @@ HELP: dict[str, str] = {
     "quantization_bit": "QLoRA: load the base model in 4 or 8 bits (needs a CUDA GPU and bitsandbytes).",
     "pref_beta": "DPO beta: higher keeps the model closer to the reference model; must be positive.",
     "do_eval_generation": "After training, generate answers for held-out prompts and score BLEU/ROUGE.",
+    "eval_base_model": "Also score the base model on the same held-out rows, to compare it with the tuned one.",
     "eval_max_new_tokens": "Longest answer generated per held-out prompt during evaluation.",
     "max_eval_samples": "At most this many held-out examples are used for generation metrics.",
 }
@@ -96,6 +97,7 @@ class Hyperparameters:
     quantization_bit: int | None = None
     pref_beta: float = 0.1
     do_eval_generation: bool = True
+    eval_base_model: bool = True
     eval_max_new_tokens: int = 64
     max_eval_samples: int = 50
     # Problems met while reading raw input (unknown names, wrong types); reported by validate().

@@ -32,6 +32,7 @@ from training_app.trainer.spec import JobSpec, environment_errors, format_errors
 SAVE_TOTAL_LIMIT = 3
 REPORT_FILE = "trainer_report.json"
 EVAL_REPORT_FILE = "eval_report.json"
+BASE_EVAL_REPORT_FILE = "base_eval_report.json"
 
 
 def check_spec(spec: JobSpec) -> None:
@@ -277,24 +278,33 @@ def run_job(spec: JobSpec, emitter: EventEmitter | None = None) -> dict[str, Any
     if not is_main:
         return {}
 
-    eval_report = None
+    eval_report = base_report = None
     if eval_rows:
         emitter.log(f"Evaluating on {len(eval_rows)} held-out rows")
+        common = {
+            "stage": spec.stage,
+            "max_seq_len": hp.max_seq_len,
+            "max_new_tokens": hp.eval_max_new_tokens,
+            "max_samples": hp.max_eval_samples,
+            "do_generation": hp.do_eval_generation and spec.stage != "pt",
+            "trust_remote_code": spec.trust_remote_code,
+            "use_cpu": not where.on_gpu,
+        }
         eval_report = evaluate_model(
             str(output_dir) if not is_adapter else spec.model_path,
             str(output_dir) if is_adapter else None,
             eval_rows,
-            stage=spec.stage,
-            max_seq_len=hp.max_seq_len,
-            max_new_tokens=hp.eval_max_new_tokens,
-            max_samples=hp.max_eval_samples,
-            do_generation=hp.do_eval_generation and spec.stage != "pt",
-            trust_remote_code=spec.trust_remote_code,
-            use_cpu=not where.on_gpu,
             tokenizer_path=str(output_dir),
+            **common,
         )
         write_json(output_dir / EVAL_REPORT_FILE, eval_report)
-        emitter.emit("eval", report=eval_report)
+        if hp.eval_base_model:
+            emitter.log("Evaluating the base model on the same rows, for comparison")
+            base_report = evaluate_model(
+                spec.model_path, None, eval_rows, tokenizer_path=str(output_dir), **common
+            )
+            write_json(output_dir / BASE_EVAL_REPORT_FILE, base_report)
+        emitter.emit("eval", report=eval_report, base_report=base_report)
 
     report = {
         "stage": spec.stage,

@@ -23,6 +23,9 @@ def child_commands(host: str, port: int) -> list[tuple[str, list[str]]]:
     commands = [
         ("web", [python, "-m", "daphne", "-b", host, "-p", str(port), "llm_platform.asgi:application"]),
         ("worker", [python, manage, "gpuworker", "--device", "cpu"]),
+        # Dataset processing and other background tasks run apart from training, so a long training
+        # run never holds up a large upload.
+        ("tasks", [python, manage, "rqworker", "default"]),
     ]
     if "serving_app" in settings.INSTALLED_APPS:
         commands.append(("serving", [python, manage, "serve_models"]))
