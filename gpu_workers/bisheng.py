@@ -1,4 +1,8 @@
-"""Bisheng-compatible ``GET /api/v1/finetune/gpu``: every device with its really used memory (NVML)."""
+"""Bisheng-compatible ``GET /api/v1/finetune/gpu``: every live GPU with its really used memory (NVML).
+
+Bisheng lists ``{gpu_uuid, gpu_id, gpu_total_mem, gpu_used_mem, gpu_utility, server}`` per GPU, memory as
+``"12.34 G"`` (GiB) and utility as a fraction. CPU slots are not GPUs and are left out.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ class GpuListView(BishengAPIView):
                     "gpu_id": str(device.index),
                     "gpu_total_mem": f"{device.memory_total_mb / 1024:.2f} G",
                     "gpu_used_mem": f"{device.memory_used_mb / 1024:.2f} G",
-                    "gpu_utility": device.utilization / 100,
+                    "gpu_utility": round(device.utilization / 100, 2),
                     "server": device.host,
                 }
                 for device in gpus

@@ -6,11 +6,13 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from gpu_workers.models import OFFLINE_AFTER_SECONDS, Device, DeviceKind, DeviceStatus
+from gpu_workers import conf
+from gpu_workers.models import Device, DeviceKind, DeviceStatus
 
 
 def live_devices():
-    cutoff = timezone.now() - timedelta(seconds=OFFLINE_AFTER_SECONDS)
+    """Devices whose worker beat recently and that are not marked offline."""
+    cutoff = timezone.now() - timedelta(seconds=conf.offline_after_seconds())
     return Device.objects.filter(heartbeat_at__gte=cutoff).exclude(status=DeviceStatus.OFFLINE)
 
 

@@ -7,8 +7,7 @@ from datetime import timedelta
 from django.db import models
 from django.utils import timezone
 
-HEARTBEAT_SECONDS = 5
-OFFLINE_AFTER_SECONDS = 30
+from gpu_workers import conf
 
 
 class DeviceKind(models.TextChoices):
@@ -36,6 +35,11 @@ class Device(models.Model):
     capabilities = models.JSONField(default=dict, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    worker_token = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The worker process serving the device (a restarted one gets a new one).",
+    )
     leased_job = models.ForeignKey(
         "training.TrainingJob",
         null=True,
@@ -69,5 +73,9 @@ class Device(models.Model):
     @property
     def is_alive(self) -> bool:
         return bool(self.heartbeat_at) and timezone.now() - self.heartbeat_at < timedelta(
-            seconds=OFFLINE_AFTER_SECONDS
+            seconds=conf.offline_after_seconds()
         )
+
+    @property
+    def is_busy(self) -> bool:
+        return self.leased_job_id is not None

@@ -1,23 +1,18 @@
 """The one place that owns a job's run (NetBox's JobRunner role).
 
-It marks the job running, materialises its data, starts ``python -m training_app.trainer`` in its own
-process group with the leased devices in CUDA_VISIBLE_DEVICES (``torchrun`` for several GPUs), records
-every event the trainer writes on a pipe as a ``JobEvent`` (and pushes it), renews the device lease,
-watches for a cancel, uploads the artifacts, and sets the final status. Whatever happens, it releases
-the devices and lets the scheduler place the next job.
+It marks the job running (only for its own placement: the lease token), materialises its data, starts
+``python -m training_app.trainer`` with the leased devices in CUDA_VISIBLE_DEVICES (``torchrun`` for
+several GPUs), records every event the trainer writes (``recorder.py``), renews the device lease from a thread of its own, watches for a cancel, uploads the artifacts
+and sets the final status. Whatever happens, it releases the devices of its placement and lets the
+scheduler place the next job.
 """
 
 from __future__ import annotations
 
 import collections
-import ctypes
 import json
 import logging
 import os
-import select
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -25,32 +20,40 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
-from gpu_workers.models import Device, DeviceKind
-from gpu_workers.scheduler import LEASE_SECONDS, job_stopped
+from gpu_workers import conf
+from gpu_workers.devices import host_name
+from gpu_workers.live import push_devices
+from gpu_workers.models import Device, DeviceKind, DeviceStatus
+from gpu_workers.recorder import EventRecorder
+from gpu_workers.scheduler import job_stopped
+from gpu_workers.trainer_process import TrainerProcess, exit_reason, stop_leftover
 from llm_platform.errors import Conflict
 from training_app.base_models import chat_template_for
 from training_app.events import record_event
-from training_app.models import JobEvent, JobStatus, TrainingJob
+from training_app.models import JobStatus, TrainingJob
 from training_app.states import transition
 from training_app.trainer.spec import Hyperparameters, JobSpec
 
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25
-STATUS_CHECK_SECONDS = 1.0
-KILL_GRACE_SECONDS = 3
-TAIL_LINES = 50
-PR_SET_PDEATHSIG = 1
+STATUS_CHECK_SECONDS = 0.5
+# Set by the worker on a warm shutdown (SIGTERM): stop the trainer and requeue the job to resume.
+STOP_REQUESTED = threading.Event()
 
 
-def _die_with_parent() -> None:
-    """Runs in the trainer before exec: if the worker is SIGKILLed, the kernel kills the trainer too."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
+def cpu_slot_threads(host: str) -> int:
+    """Threads for a job on a CPU slot: CPU_SLOT_THREADS, or the host's cores but one (for the worker,
+    the web server and the system) shared among its slots. More threads than free cores make torch's
+    threads wait on each other: on a busy two-core machine a step then takes a hundred times longer."""
+    configured = int(getattr(settings, "CPU_SLOT_THREADS", 0) or 0)
+    if configured > 0:
+        return configured
+    slots = Device.objects.filter(host=host, kind=DeviceKind.CPU).count() or 1
+    return max(1, (len(os.sched_getaffinity(0)) - 1) // slots)
 
 
 def run_job(job_id: int, device_ids: list[int], lease_token: str = "") -> str:
@@ -58,25 +61,50 @@ def run_job(job_id: int, device_ids: list[int], lease_token: str = "") -> str:
     return JobRunner(job_id, device_ids, lease_token).run()
 
 
+class LeaseKeeper(threading.Thread):
+    """Renews the placement's lease while the run lasts (uploads included); a lease that stops being
+    renewed tells the reconciler that this runner is gone."""
+
+    def __init__(self, job_id: int, token: str):
+        super().__init__(name=f"lease-{job_id}", daemon=True)
+        self.job_id, self.token = job_id, token
+        self.done = threading.Event()
+
+    def renew(self) -> None:
+        Device.objects.filter(leased_job_id=self.job_id, lease_token=self.token).update(
+            lease_expires_at=timezone.now() + timedelta(seconds=conf.lease_seconds())
+        )
+
+    def run(self) -> None:
+        try:
+            while not self.done.wait(conf.heartbeat_seconds()):
+                try:
+                    self.renew()
+                except Exception:  # noqa: BLE001 - retried at the next beat
+                    logger.warning("could not renew the lease of job %s", self.job_id, exc_info=True)
+        finally:
+            connection.close()
+
+
 class JobRunner:
     def __init__(self, job_id: int, device_ids: list[int], lease_token: str = ""):
         self.job_id = job_id
         self.device_ids = device_ids
         self.lease_token = lease_token
-        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-        self.error_reason = ""
-        self.done = False
-        self.last_metric_step = -1
+        self.recorder: EventRecorder | None = None
+        self.trainer: TrainerProcess | None = None
+        self.pending: collections.deque[str] = collections.deque()  # read from the trainer, not yet recorded
 
     # --- lifecycle -------------------------------------------------------------------------------
     def run(self) -> str:
         job = TrainingJob.objects.select_related("base_model", "organization").get(pk=self.job_id)
+        devices = list(Device.objects.filter(pk__in=self.device_ids).order_by("host", "index"))
         try:
             job = transition(
                 job,
                 JobStatus.RUNNING,
-                reason="started",
-                worker=f"{socket.gethostname()}:{os.getpid()}",
+                reason=f"started on {', '.join(map(str, devices)) or 'this host'}",
+                worker=f"{host_name()}:{os.getpid()}",
                 attempts=job.attempts + 1,
                 expect={"rq_job_id": self.lease_token} if self.lease_token else None,
             )
@@ -85,34 +113,59 @@ class JobRunner:
             if status != JobStatus.RUNNING:  # cancelled while it waited; a running one is another's to free
                 job_stopped(self.job_id, self.lease_token)
             return status
+        keeper = LeaseKeeper(self.job_id, self.lease_token)
+        keeper.start()
         try:
-            return self._run(job)
+            return self._run(job, devices)
         except Exception as exc:  # noqa: BLE001 - a runner bug must still end the job, not hang it
             logger.exception("runner failed for job %s", self.job_id)
             self._finish_failed(f"The worker failed: {type(exc).__name__}: {exc}")
             return JobStatus.FAILED
         finally:
+            if self.trainer is not None and self.trainer.running():
+                self.trainer.stop()  # a cold shutdown (SystemExit) or a runner bug: never leave it behind
+            keeper.done.set()
+            keeper.join(timeout=5)
             logger.info("job %s: runner done", self.job_id)
             # Only what this run held: after a cancel and a quick retry the job may hold others already.
             job_stopped(self.job_id, self.lease_token)
 
-    def _run(self, job: TrainingJob) -> str:
-        devices = list(Device.objects.filter(pk__in=self.device_ids).order_by("index"))
+    def _run(self, job: TrainingJob, devices: list[Device]) -> str:
         work_dir = Path(settings.WORK_DIR) / "jobs" / str(job.uid)
         output_dir = work_dir / "output"
         output_dir.mkdir(parents=True, exist_ok=True)
-        self.last_metric_step = self._recorded_metric_step()
-        self.log(f"Running on {', '.join(str(d) for d in devices) or 'this host'}; attempt {job.attempts}")
+        self.recorder = EventRecorder(self.job_id, note=self._note)
+        self.log(f"Running on {', '.join(map(str, devices)) or 'this host'}; attempt {job.attempts}")
+        leftover = stop_leftover(work_dir)
+        if leftover:
+            self.log(
+                f"Stopped trainer {leftover} that a lost run of this job had left running.", level="warning"
+            )
         spec = self._build_spec(job, devices, work_dir, output_dir)
         spec_path = spec.save(work_dir / "spec.json")
-        returncode, cancelled = self._supervise(self._command(spec_path, devices), self._env(devices))
-        if cancelled:
-            logger.info("job %s: trainer stopped after a cancel", self.job_id)
-            self.log("Stopped: the job was cancelled.", level="warning")
-            return JobStatus.CANCELLED
-        if returncode == 0 and self.done:
+        if self.recorder.catch_up(work_dir / "events.jsonl"):
+            self.log(
+                "The previous run had finished training before its worker was lost: uploading its output."
+            )
             return self._finish_succeeded(job, output_dir)
-        reason = self.error_reason or f"The trainer exited with code {returncode}."
+        gpus = [d for d in devices if d.kind == DeviceKind.GPU]
+        self.trainer = TrainerProcess(
+            self._command(spec_path, devices),
+            self._env(devices),
+            cwd=settings.BASE_DIR,
+            events_path=work_dir / "events.jsonl",
+            torchrun=len(gpus) > 1,
+        )
+        interrupted = self._supervise()
+        returncode, last_lines = self.trainer.finish()
+        if self._still_mine() or self._status() == JobStatus.CANCELLED:  # not a replaced run's
+            for line in [*self.pending, *last_lines]:  # in order: a gap would hide steps from a resume
+                self.recorder.handle(line)
+        if interrupted:
+            return self._interrupted(interrupted)
+        if returncode == 0 and self.recorder.done:
+            return self._finish_succeeded(job, output_dir)
+        reason = self.recorder.error_reason or exit_reason(returncode)
         self._finish_failed(reason)
         return JobStatus.FAILED
 
@@ -165,135 +218,89 @@ class JobRunner:
         env["HF_HUB_OFFLINE"] = "1"
         env["PYTHONUNBUFFERED"] = "1"
         env["PYTHONPATH"] = str(settings.BASE_DIR)
+        if devices and all(d.kind == DeviceKind.CPU for d in devices):
+            # CPU slots of a host share its cores; more threads than cores makes every step wait.
+            threads = str(cpu_slot_threads(devices[0].host))
+            env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = threads
         return env
 
     # --- supervision -----------------------------------------------------------------------------
-    def _supervise(self, argv: list[str], env: dict[str, str]) -> tuple[int, bool]:
-        read_fd, write_fd = os.pipe()
-        env["TUNEFORGE_EVENTS_FD"] = str(write_fd)
-        proc = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=settings.BASE_DIR,
-            pass_fds=(write_fd,),
-            start_new_session=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
-        )
-        os.close(write_fd)
-        threading.Thread(target=self._read_output, args=(proc.stdout,), daemon=True).start()
-        events = os.fdopen(read_fd, "r", encoding="utf-8", errors="replace")
-        cancelled = False
+    def _supervise(self) -> str:
+        """Follow the trainer until it exits. Returns why it was stopped early ("" if it was not)."""
         next_check = 0.0
-        try:
-            while True:
-                ready, _, _ = select.select([events], [], [], POLL_SECONDS)
-                if ready:
-                    line = events.readline()
-                    if not line:
-                        break  # the trainer closed the pipe: it is exiting
-                    self._handle_line(line)
-                # Checked on a clock, not only when the pipe is quiet: a busy trainer writes constantly.
-                if time.monotonic() >= next_check:
-                    next_check = time.monotonic() + STATUS_CHECK_SECONDS
-                    if self._status() != JobStatus.RUNNING:
-                        cancelled = True  # cancelled, or requeued by the reconciler: stop this run
-                        break
-                    self._renew_lease()
-                if not ready and proc.poll() is not None:
-                    break
-        finally:
-            if cancelled or proc.poll() is None:
-                self._stop(proc, wait=not cancelled)
-            for line in events:
-                self._handle_line(line)
-            events.close()
-        return proc.wait(), cancelled
-
-    def _stop(self, proc: subprocess.Popen, wait: bool) -> None:
-        if wait:
-            try:
-                proc.wait(timeout=30)  # the pipe closed: give the trainer time to exit on its own
-                return
-            except subprocess.TimeoutExpired:
-                pass
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                proc.wait(timeout=KILL_GRACE_SECONDS)
-                return
-            except subprocess.TimeoutExpired:
+        pending = self.pending
+        while True:
+            # Checked on a clock, not only when the trainer is quiet (a busy trainer writes constantly),
+            # and before each line is recorded: a runner frozen for a while may have been replaced.
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + STATUS_CHECK_SECONDS
+                why = self._why_stop()
+                if why:
+                    self.trainer.stop()
+                    return why
+            pending.extend(self.trainer.new_lines())
+            while pending and time.monotonic() < next_check:
+                self.recorder.handle(pending.popleft())
+            if pending:
                 continue
+            if not self.trainer.running():
+                return ""
+            time.sleep(POLL_SECONDS)
 
-    def _read_output(self, stream) -> None:
-        for raw in iter(stream.readline, b""):
-            text = raw.decode("utf-8", errors="replace").rstrip()
-            if text:
-                self.tail.append(text)
-        stream.close()
+    def _why_stop(self) -> str:
+        if STOP_REQUESTED.is_set():
+            return "shutdown"
+        if not self._still_mine():
+            return "cancelled"  # cancelled, or requeued by the reconciler: this run is over
+        return ""
 
-    def _handle_line(self, line: str) -> None:
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            self.tail.append(line.rstrip())
-            return
-        kind = event.pop("type", "log")
-        event.pop("ts", None)
-        if kind == "log":
-            record_event(
-                self.job_id, "log", {"message": event.get("message", "")}, level=event.get("level", "info")
-            )
-        elif kind == "metric":
-            step = int(event.get("step") or 0)
-            if step <= self.last_metric_step and event.get("eval_loss") is None:
-                return  # replayed after a resume: never record a step twice
-            self.last_metric_step = max(self.last_metric_step, step)
-            record_event(self.job_id, "metric", event)
-        elif kind == "progress":
-            TrainingJob.objects.filter(pk=self.job_id).update(
-                current_step=event.get("step") or 0, total_steps=event.get("total_steps") or 0
-            )
-            record_event(self.job_id, "progress", event)
-        elif kind == "checkpoint":
-            TrainingJob.objects.filter(pk=self.job_id).update(last_checkpoint_step=event.get("step"))
-            record_event(self.job_id, "checkpoint", event)
-        elif kind == "eval":
-            TrainingJob.objects.filter(pk=self.job_id).update(
-                report=event.get("report") or {}, base_report=event.get("base_report") or {}
-            )
-            record_event(self.job_id, "eval", event)
-        elif kind == "done":
-            self.done = True
-        elif kind == "error":
-            self.error_reason = event.get("reason") or "The trainer reported an error."
-            detail = event.get("detail") or ""
-            record_event(
-                self.job_id, "log", {"message": self.error_reason, "detail": detail[-4000:]}, level="error"
-            )
+    def _interrupted(self, why: str) -> str:
+        if why == "shutdown":
+            # This process's devices take no new job: the requeued one must go to a worker that stays.
+            mine = Device.objects.filter(pk__in=self.device_ids, worker_pid=os.getpid())
+            mine.update(status=DeviceStatus.OFFLINE)
+            push_devices(self.device_ids)
+            try:
+                job = TrainingJob.objects.get(pk=self.job_id)
+                transition(
+                    job,
+                    JobStatus.QUEUED,
+                    reason="the worker is shutting down; resuming from the last checkpoint",
+                    queued_at=job.queued_at,
+                    expect={"status": JobStatus.RUNNING, "rq_job_id": self.lease_token},
+                )
+                self.log("Stopped: the worker is shutting down; the job waits for a device.", level="warning")
+            except Conflict:
+                pass  # cancelled meanwhile
+            return self._status()
+        status = self._status()
+        if status == JobStatus.CANCELLED:
+            self.log("Stopped: the job was cancelled.", level="warning")
+        else:
+            self.log("Stopped: this run was replaced by a newer one.", level="warning")
+        logger.info("job %s: trainer stopped (%s)", self.job_id, status)
+        return status
 
     # --- helpers ---------------------------------------------------------------------------------
+    def _note(self, line: str) -> None:
+        if self.trainer is not None:
+            self.trainer.note(line)
+
     def log(self, message: str, level: str = "info") -> None:
         record_event(self.job_id, "log", {"message": message}, level=level)
 
     def _status(self) -> str:
         return TrainingJob.objects.filter(pk=self.job_id).values_list("status", flat=True).get()
 
-    def _renew_lease(self) -> None:
-        Device.objects.filter(leased_job_id=self.job_id, lease_token=self.lease_token).update(
-            lease_expires_at=timezone.now() + timedelta(seconds=LEASE_SECONDS)
-        )
+    def _still_mine(self) -> bool:
+        """Still running, and still this placement's run (not cancelled, not requeued elsewhere)."""
+        job = TrainingJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING)
+        if self.lease_token:
+            job = job.filter(rq_job_id=self.lease_token)
+        return job.exists()
 
-    def _recorded_metric_step(self) -> int:
-        steps = JobEvent.objects.filter(job_id=self.job_id, type="metric").values_list(
-            "payload__step", flat=True
-        )
-        return max((int(s) for s in steps if s is not None), default=-1)
+    def _own_run(self) -> dict | None:
+        return {"rq_job_id": self.lease_token} if self.lease_token else None
 
     def _finish_succeeded(self, job: TrainingJob, output_dir: Path) -> str:
         from training_app.artifacts import job_prefix, upload_directory
@@ -308,6 +315,7 @@ class JobRunner:
                 self.job_id,
                 JobStatus.SUCCEEDED,
                 reason="finished",
+                expect=self._own_run(),
                 artifacts_prefix=prefix,
                 artifacts={"files": files},
                 report=report or {},
@@ -317,10 +325,13 @@ class JobRunner:
         return JobStatus.SUCCEEDED
 
     def _finish_failed(self, reason: str) -> None:
-        tail = "\n".join(self.tail)
-        if tail:
-            self.log(f"Last {len(self.tail)} lines of trainer output:\n{tail}", level="error")
+        lines = list(self.trainer.tail) if self.trainer else []
+        error = reason
+        if lines:
+            tail = "\n".join(lines)
+            self.log(f"Last {len(lines)} lines of trainer output:\n{tail}", level="error")
+            error = f"{reason}\n\nLast {len(lines)} lines of trainer output:\n{tail}"
         try:
-            transition(self.job_id, JobStatus.FAILED, reason=reason, error=reason)
+            transition(self.job_id, JobStatus.FAILED, reason=reason, error=error, expect=self._own_run())
         except Conflict:
-            pass  # already cancelled or finished
+            pass  # already cancelled, finished or requeued

@@ -1,55 +1,96 @@
 """Placing queued jobs on free devices.
 
-A job is placed in three conditional UPDATEs, so several schedulers (every web process and worker runs
-one) never double-book: claim the job (``placed_at IS NULL``), lease each device
-(``leased_job IS NULL``), and only then enqueue on the RQ queue of the device's worker. A job that cannot
-be placed is unclaimed and waits, FIFO within its priority, until a device frees up.
+Several schedulers run at once (every web process on job creation, every worker when a job ends, every
+reconciler), so a placement is one transaction of conditional UPDATEs: lock the job's organization row
+(its quota is checked by one placement at a time), claim the job (``placed_at IS NULL``), lease each
+device (``leased_job IS NULL``). Only after the commit is the job enqueued on the RQ queue of its first
+device, whose worker runs it. Nothing is double-booked: a device row holds at most one job, and the
+UPDATE that leases it only matches a free one.
+
+Order: highest priority first, then first queued. A job waiting for devices of a kind holds back later
+jobs of that kind (so a job wanting two GPUs is not starved by a stream of one-GPU jobs); a job waiting
+for its organization's quota, for devices that do not exist, or for explicit GPU ids holds back nobody.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import uuid
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from redis.exceptions import RedisError
 
+from gpu_workers import conf
 from gpu_workers.capabilities import live_devices
+from gpu_workers.live import push_devices, push_queue
 from gpu_workers.models import Device, DeviceKind, DeviceStatus
 from gpu_workers.queues import get_queue
+from llm_platform.models import Organization
 from training_app.models import JobStatus, TrainingJob
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = 120
 RUNNER = "gpu_workers.runner.run_job"
+
+
+class Placement(enum.Enum):
+    PLACED = "placed"
+    TAKEN = "taken"  # another scheduler placed it, or it is no longer queued
+    QUOTA = "quota"  # its organization holds as many jobs or GPUs as it may
+    BUSY = "busy"  # the devices it needs exist but are in use
+    UNSATISFIABLE = "unsatisfiable"  # no live host has enough such devices at all
+
+
+class _NoFreeDevices(Exception):
+    pass
 
 
 def wanted_devices(job: TrainingJob) -> tuple[str, int, list[int] | None]:
     """``(kind, count, explicit GPU indexes or None)`` from the job's ``devices`` field."""
-    spec = job.devices
+    spec = job.devices.strip()
     if spec == "cpu":
         return DeviceKind.CPU, 1, None
     if spec.startswith("auto"):
         count = int(spec.split(":", 1)[1]) if ":" in spec else 1
         return DeviceKind.GPU, count, None
-    indexes = [int(part) for part in spec.split(",")]
+    indexes = sorted({int(part) for part in spec.split(",")})
     return DeviceKind.GPU, len(indexes), indexes
 
 
-def _org_over_quota(job: TrainingJob, count: int, kind: str) -> bool:
-    org = job.organization
-    if org.max_running_jobs is None and org.max_gpus is None:
-        return False
-    placed = (
-        TrainingJob.objects.filter(organization=org)
-        .filter(Q(status=JobStatus.RUNNING) | Q(status=JobStatus.QUEUED, placed_at__isnull=False))
-        .exclude(pk=job.pk)
-    )
-    if org.max_running_jobs is not None and placed.count() >= org.max_running_jobs:
-        return True
+def _usable(kind: str, indexes: list[int] | None):
+    devices = live_devices().filter(kind=kind, status=DeviceStatus.ONLINE, drain=False)
+    return devices if indexes is None else devices.filter(index__in=indexes)
+
+
+def _candidate_hosts(kind: str, count: int, indexes: list[int] | None) -> list[list[Device]]:
+    """Groups of free devices on one host that can hold the job (a multi-GPU job stays on one host)."""
+    by_host: dict[str, list[Device]] = {}
+    for device in _usable(kind, indexes).filter(leased_job__isnull=True).order_by("host", "index"):
+        by_host.setdefault(device.host, []).append(device)
+    return [devices[:count] for devices in by_host.values() if len(devices) >= count]
+
+
+def _could_ever_fit(kind: str, count: int, indexes: list[int] | None) -> bool:
+    """Some live host has enough such devices, busy or not: waiting for them makes sense."""
+    hosts: dict[str, int] = {}
+    for host in _usable(kind, indexes).values_list("host", flat=True):
+        hosts[host] = hosts.get(host, 0) + 1
+    return any(n >= count for n in hosts.values())
+
+
+def _over_quota(org: Organization, job: TrainingJob, kind: str, count: int) -> bool:
+    if org.max_running_jobs is not None:
+        placed = (
+            TrainingJob.objects.filter(organization=org)
+            .filter(Q(status=JobStatus.RUNNING) | Q(status=JobStatus.QUEUED, placed_at__isnull=False))
+            .exclude(pk=job.pk)
+        )
+        if placed.count() >= org.max_running_jobs:
+            return True
     if kind == DeviceKind.GPU and org.max_gpus is not None:
         held = Device.objects.filter(kind=DeviceKind.GPU, leased_job__organization=org).count()
         if held + count > org.max_gpus:
@@ -57,82 +98,102 @@ def _org_over_quota(job: TrainingJob, count: int, kind: str) -> bool:
     return False
 
 
-def _free_devices(kind: str, indexes: list[int] | None):
-    devices = live_devices().filter(
-        kind=kind, status=DeviceStatus.ONLINE, drain=False, leased_job__isnull=True
-    )
-    if indexes is not None:
-        devices = devices.filter(index__in=indexes)
-    return devices.order_by("host", "index")
-
-
-def _candidate_hosts(kind: str, count: int, indexes: list[int] | None) -> list[list[Device]]:
-    """Groups of free devices on one host that can hold the job (a multi-GPU job stays on one host)."""
-    by_host: dict[str, list[Device]] = {}
-    for device in _free_devices(kind, indexes):
-        by_host.setdefault(device.host, []).append(device)
-    return [devices[:count] for devices in by_host.values() if len(devices) >= count]
-
-
 def _lease(job: TrainingJob, devices: list[Device], token: str) -> bool:
-    expires = timezone.now() + timedelta(seconds=LEASE_SECONDS)
-    for device in devices:
-        got = Device.objects.filter(pk=device.pk, leased_job__isnull=True, drain=False).update(
-            leased_job=job, lease_expires_at=expires, lease_token=token
-        )
-        if not got:
-            release_devices(job.pk, token=token)
-            return False
+    """Lease every device or none (a savepoint undoes a partial lease)."""
+    expires = timezone.now() + timedelta(seconds=conf.lease_seconds())
+    try:
+        with transaction.atomic():
+            for device in devices:
+                got = Device.objects.filter(pk=device.pk, leased_job__isnull=True, drain=False).update(
+                    leased_job=job, lease_expires_at=expires, lease_token=token
+                )
+                if not got:
+                    raise _NoFreeDevices
+    except _NoFreeDevices:
+        return False
     return True
 
 
-def try_place(job: TrainingJob) -> bool:
+def _enqueue(job_id: int, devices: list[Device], token: str) -> None:
+    """After the commit. If Redis is away the placement stays in the database, and the reconciler
+    places the job again once it sees the RQ job missing."""
+    try:
+        get_queue(devices[0].queue_name).enqueue(
+            RUNNER,
+            job_id,
+            [d.pk for d in devices],
+            token,
+            job_id=token,
+            job_timeout=-1,
+            result_ttl=3600,
+            failure_ttl=86400,
+        )
+    except RedisError:
+        logger.warning("job %s placed but not enqueued (Redis); the reconciler will retry", job_id)
+
+
+def try_place(job: TrainingJob) -> Placement:
     kind, count, indexes = wanted_devices(job)
-    if _org_over_quota(job, count, kind):
-        return False
+    if not _candidate_hosts(kind, count, indexes):  # a read first: a full fleet costs no writes
+        return Placement.BUSY if _could_ever_fit(kind, count, indexes) else Placement.UNSATISFIABLE
     # The RQ id is chosen before enqueueing and saved with the claim, so the reconciler can always tell a
-    # placement in flight from a lost one.
-    rq_job_id = f"train-{job.pk}-{uuid.uuid4().hex[:12]}"
-    claimed = TrainingJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED, placed_at__isnull=True).update(
-        placed_at=timezone.now(), rq_job_id=rq_job_id
-    )
-    if not claimed:
-        return False
-    for devices in _candidate_hosts(kind, count, indexes):
-        if _lease(job, devices, rq_job_id):
-            get_queue(devices[0].queue_name).enqueue(
-                RUNNER,
-                job.pk,
-                [d.pk for d in devices],
-                rq_job_id,
-                job_id=rq_job_id,
-                job_timeout=-1,
-                result_ttl=3600,
-                failure_ttl=86400,
-            )
-            logger.info("placed job %s on %s", job.pk, ", ".join(str(d) for d in devices))
-            return True
-    TrainingJob.objects.filter(pk=job.pk, rq_job_id=rq_job_id, status=JobStatus.QUEUED).update(
-        placed_at=None, rq_job_id=""
-    )
-    return False
+    # placement in flight from a lost one, and a runner can tell its own placement from a later one.
+    token = f"train-{job.pk}-{uuid.uuid4().hex[:12]}"
+    try:
+        with transaction.atomic():
+            org = Organization.objects.select_for_update().get(pk=job.organization_id)
+            if _over_quota(org, job, kind, count):
+                return Placement.QUOTA
+            claimed = TrainingJob.objects.filter(
+                pk=job.pk, status=JobStatus.QUEUED, placed_at__isnull=True
+            ).update(placed_at=timezone.now(), rq_job_id=token)
+            if not claimed:
+                return Placement.TAKEN
+            for devices in _candidate_hosts(kind, count, indexes):
+                if _lease(job, devices, token):
+                    break
+            else:
+                raise _NoFreeDevices  # taken meanwhile: roll the claim back too
+            push_devices(d.pk for d in devices)
+    except _NoFreeDevices:
+        return Placement.BUSY
+    _enqueue(job.pk, devices, token)
+    logger.info("placed job %s on %s", job.pk, ", ".join(str(d) for d in devices))
+    return Placement.PLACED
 
 
 def schedule_pending() -> int:
-    """Place every queued job that fits, highest priority first, then oldest first. Returns how many."""
+    """Place every queued job that fits, in order. Returns how many were placed."""
     placed = 0
-    queued = TrainingJob.objects.filter(status=JobStatus.QUEUED, placed_at__isnull=True).select_related(
-        "organization"
-    )
+    held_back: set[str] = set()
+    queued = TrainingJob.objects.filter(status=JobStatus.QUEUED, placed_at__isnull=True)
     for job in queued.order_by("-priority", "queued_at", "pk"):
-        if try_place(job):
+        try:
+            kind, _count, indexes = wanted_devices(job)
+        except ValueError:
+            logger.error("job %s asks for devices %r, which cannot be read", job.pk, job.devices)
+            continue
+        if kind in held_back:
+            continue
+        result = try_place(job)
+        if result is Placement.PLACED:
             placed += 1
+        elif result is Placement.BUSY and indexes is None:
+            held_back.add(kind)
+    if placed:
+        push_queue()
     return placed
 
 
 def schedule(job_id: int | None = None) -> int:
-    """Entry point after a job is created or retried (called on transaction commit)."""
-    return schedule_pending()
+    """Entry point after a job is created, retried or freed (on transaction commit). Best effort: a
+    failure here leaves the job queued in the database, and every worker's reconciler places it."""
+    push_queue()  # a job was added or left
+    try:
+        return schedule_pending()
+    except (DatabaseError, RedisError):
+        logger.warning("scheduling after job %s failed; the reconciler will retry", job_id, exc_info=True)
+        return 0
 
 
 def release_devices(job_id: int, token: str | None = None) -> int:
@@ -141,15 +202,16 @@ def release_devices(job_id: int, token: str | None = None) -> int:
     devices = Device.objects.filter(leased_job_id=job_id)
     if token is not None:
         devices = devices.filter(lease_token=token)
+    ids = list(devices.values_list("pk", flat=True))
+    if not ids:
+        return 0
     with transaction.atomic():
-        return devices.update(leased_job=None, lease_expires_at=None, lease_token="")
+        freed = devices.filter(pk__in=ids).update(leased_job=None, lease_expires_at=None, lease_token="")
+        push_devices(ids)
+    return freed
 
 
 def job_stopped(job_id: int, token: str | None = None) -> None:
     """A job ended (or was cancelled before it ran): free its devices and place what waits."""
     release_devices(job_id, token)
-    schedule_pending()
-
-
-def queue_length() -> int:
-    return TrainingJob.objects.filter(status=JobStatus.QUEUED).count()
+    schedule(job_id)

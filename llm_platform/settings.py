@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "gpu_workers",
     "datasets_app",
     "training_app",
+    "serving_app",
 ]
 
 MIDDLEWARE = [
@@ -153,9 +154,39 @@ WORK_DIR = Path(env_str("WORK_DIR", str(VAR_DIR / "work"))).resolve()
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 1024)
 INLINE_INGEST_MAX_MB = env_int("INLINE_INGEST_MAX_MB", 20)
 MAX_LINE_KB = env_int("MAX_LINE_KB", 1024)
+
+# --- Workers: heartbeats, leases, and how often a job whose worker died is retried ---
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
+DEVICE_HEARTBEAT_SECONDS = env_int("DEVICE_HEARTBEAT_SECONDS", 5)
+DEVICE_OFFLINE_AFTER_SECONDS = env_int("DEVICE_OFFLINE_AFTER_SECONDS", 30)
+DEVICE_LEASE_SECONDS = env_int("DEVICE_LEASE_SECONDS", 60)
+PLACEMENT_GRACE_SECONDS = env_int("PLACEMENT_GRACE_SECONDS", 10)
+# Threads of a job on a CPU slot; 0: the host's cores but one, divided among its CPU slots.
+CPU_SLOT_THREADS = env_int("CPU_SLOT_THREADS", 0)
+
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
+
+# --- Serving: engines (vLLM in its own environment, or the built-in one); see serving_app/checks.py ---
+_VLLM_VENV_PYTHON = BASE_DIR / ".venv-vllm" / "bin" / "python"
+VLLM_PYTHON = env_str("VLLM_PYTHON") or (str(_VLLM_VENV_PYTHON) if _VLLM_VENV_PYTHON.exists() else "")
+SERVING_DIR = Path(env_str("SERVING_DIR") or VAR_DIR / "serving").resolve()
+SERVING_DEFAULT_ENGINE = env_str("SERVING_DEFAULT_ENGINE", "auto")
+SERVING_DEVICE = env_str("SERVING_DEVICE", "cpu")
+SERVING_MAX_MODEL_LEN = env_int("SERVING_MAX_MODEL_LEN", 0)
+_memory_share = env_str("SERVING_GPU_MEMORY_UTILIZATION")
+try:
+    SERVING_GPU_MEMORY_UTILIZATION = float(_memory_share) if _memory_share else None
+except ValueError as exc:
+    raise ImproperlyConfigured("SERVING_GPU_MEMORY_UTILIZATION must be a fraction such as 0.9") from exc
+SERVING_DTYPE = env_str("SERVING_DTYPE", "auto")
+SERVING_MAX_LORA_RANK = env_int("SERVING_MAX_LORA_RANK", 16)
+SERVING_MAX_LORAS = env_int("SERVING_MAX_LORAS", 4)
+SERVING_CPU_KVCACHE_GB = env_int("SERVING_CPU_KVCACHE_GB", 1)
+SERVING_START_TIMEOUT = env_int("SERVING_START_TIMEOUT", 900)
+SERVING_IDLE_SECONDS = env_int("SERVING_IDLE_SECONDS", 60)
+SERVING_MAX_RESTARTS = env_int("SERVING_MAX_RESTARTS", 5)
 
 # --- Auth and sessions ---
 LOGIN_URL = "login"

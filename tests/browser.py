@@ -46,10 +46,14 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    from django.db import connections
+
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     yield page
     context.close()
+    # The live server's threads leave connections open; close them so PostgreSQL can drop the test DB.
+    connections.close_all()
 
 
 def screenshot(page, name: str) -> Path:

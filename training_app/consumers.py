@@ -1,13 +1,24 @@
-"""``/ws/jobs/<id>/``: a job's events, pushed the moment the runner records them.
+"""``/ws/jobs/<id>/``: a job's events (log, metric, progress, status, checkpoint, eval), pushed live.
 
-On (re)connect the client passes ``?after_seq=N`` (the last ``seq`` it has). The consumer joins the job's
-group first, then replays every stored event after ``N`` from the database, then forwards live events,
-dropping any whose ``seq`` it already sent: no gap, no duplicate. Another organization's job, like a
-missing one, is refused (close code 4404); anonymous connections get 4401.
+On (re)connect the client passes ``?after_seq=N``, the last ``seq`` it has. The consumer joins the job's
+group *before* reading the database, so an event committed during the replay is either read by the
+replay or pushed to the group, never neither. Then it replays every stored event after ``N`` and forwards
+live ones, dropping any ``seq`` it already sent and filling any hole from the database: no gap, no
+duplicate, in ``seq`` order.
+
+The replay runs as a task beside the consumer's receive loop, and live events that arrive meanwhile wait
+in ``backlog``: a consumer busy replaying a long history would otherwise leave its channel unread, and
+the channel layer drops messages past its capacity (the newest at Redis, the oldest in the process), the
+newest being a job's last events, after which no later push would reveal the gap.
+
+Another organization's job, like a missing one, is refused with close code 4404; anonymous connections
+with 4401 (the page's script does not retry those).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -20,6 +31,9 @@ from training_app.events import job_group, serialize_event
 from training_app.models import JobEvent, TrainingJob
 
 REPLAY_BATCH = 500
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+logger = logging.getLogger(__name__)
 
 
 @database_sync_to_async
@@ -29,48 +43,81 @@ def _job_visible(job_id: int, org_id: int | None) -> bool:
 
 
 @database_sync_to_async
-def _events_after(job_id: int, after_seq: int, limit: int) -> list[dict]:
-    events = JobEvent.objects.filter(job_id=job_id, seq__gt=after_seq).order_by("seq")[:limit]
-    return [serialize_event(event) for event in events]
+def _events_after(job_id: int, after_seq: int, before_seq: int | None, limit: int) -> list[dict]:
+    events = JobEvent.objects.filter(job_id=job_id, seq__gt=after_seq)
+    if before_seq is not None:
+        # Bounded by seq, not by a count: a count would overrun into the live event if seqs had a hole.
+        events = events.filter(seq__lt=before_seq)
+    return [serialize_event(event) for event in events.order_by("seq")[:limit]]
+
+
+def after_seq_of(scope) -> int:
+    values = parse_qs(scope.get("query_string", b"").decode()).get("after_seq", ["0"])
+    return int(values[0]) if values[0].isdigit() else 0
 
 
 class JobConsumer(AsyncJsonWebsocketConsumer):
+    group: str | None = None
+    replay: asyncio.Task | None = None
+
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+            await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.job_id = int(self.scope["url_route"]["kwargs"]["job_id"])
         org_id = await current_org_id(user, self.scope.get("session"))
         if not await _job_visible(self.job_id, org_id):
-            await self.close(code=4404)
+            await self.close(code=CLOSE_NOT_FOUND)
             return
-        query = parse_qs(self.scope.get("query_string", b"").decode())
-        after = query.get("after_seq", ["0"])[0]
-        self.last_seq = int(after) if after.isdigit() else 0
+        self.last_seq = after_seq_of(self.scope)
+        self.backlog: list[dict] | None = []
         self.group = job_group(self.job_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        while True:
-            batch = await _events_after(self.job_id, self.last_seq, REPLAY_BATCH)
-            for event in batch:
-                await self.send_json(event)
-                self.last_seq = event["seq"]
-            if len(batch) < REPLAY_BATCH:
-                break
+        self.replay = asyncio.ensure_future(self._replay())
 
     async def disconnect(self, code):
-        if getattr(self, "group", None):
+        if self.replay is not None:
+            self.replay.cancel()
+        if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def job_event(self, message):
-        event = message["event"]
+        if self.backlog is not None:
+            self.backlog.append(message["event"])
+            return
+        await self._forward(message["event"])
+
+    async def _replay(self) -> None:
+        try:
+            await self._send_stored(before_seq=None)
+            while self.backlog:
+                await self._forward(self.backlog.pop(0))
+            # No await between the emptiness check and this line, so no live event can slip between.
+            self.backlog = None
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("replay of job %s failed", self.job_id)
+            await self.close(code=1011)  # the client reconnects with its last seq
+
+    async def _forward(self, event: dict) -> None:
         if event["seq"] <= self.last_seq:
             return
         if event["seq"] > self.last_seq + 1:
-            # A push was lost or overtaken: fill the gap from the database, in order.
-            for missed in await _events_after(self.job_id, self.last_seq, event["seq"] - self.last_seq - 1):
-                await self.send_json(missed)
-                self.last_seq = missed["seq"]
+            # A push was lost, dropped or overtaken by a later one: fill the hole from the database.
+            await self._send_stored(before_seq=event["seq"])
+        await self._send(event)
+
+    async def _send_stored(self, before_seq: int | None) -> None:
+        while True:
+            batch = await _events_after(self.job_id, self.last_seq, before_seq, REPLAY_BATCH)
+            for event in batch:
+                await self._send(event)
+            if len(batch) < REPLAY_BATCH:
+                return
+
+    async def _send(self, event: dict) -> None:
         await self.send_json(event)
         self.last_seq = event["seq"]

@@ -24,12 +24,13 @@ def job_group(job_id: int) -> str:
 
 
 def serialize_event(event: JobEvent) -> dict:
+    # The payload goes first so a trainer key named "seq" or "type" can never override the real ones.
     return {
+        **event.payload,
         "seq": event.seq,
         "type": event.type,
         "ts": event.created_at.isoformat(),
         **({"level": event.level} if event.level else {}),
-        **event.payload,
     }
 
 

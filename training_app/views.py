@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
@@ -137,7 +135,7 @@ def job_detail(request, pk: int):
             "job": job,
             "datasets": job.job_datasets.select_related("dataset"),
             "logs": list(reversed(logs)),
-            "metrics_json": json.dumps(list(metrics)),
+            "metrics": list(metrics),  # json_script encodes it: a dumps() here would encode it twice
             "last_seq": job.last_seq,
             "report_rows": report_rows(job.report, job.base_report),
             "files": (job.artifacts or {}).get("files", []),
@@ -218,6 +216,29 @@ def job_delete(request, pk: int):
     if hasattr(result, "status_code"):
         return result
     return redirect("training:list")
+
+
+@login_required
+@require_POST
+def job_export(request, pk: int):
+    from training_app import exports
+
+    _action(request, pk, exports.request_merge, "Merging the adapter of {job.name}; the files appear below.")
+    return redirect("training:detail", pk=pk)
+
+
+@login_required
+@require_POST
+def job_register_base(request, pk: int):
+    from training_app import exports
+
+    _action(
+        request,
+        pk,
+        lambda job: exports.register_as_base_model(job, request.POST.get("name", "").strip()),
+        "{job.name} is now a base model of your organization.",
+    )
+    return redirect("training:detail", pk=pk)
 
 
 @login_required

@@ -12,7 +12,7 @@ async def connect(user):
     communicator = WebsocketCommunicator(OrganizationConsumer.as_asgi(), "/ws/org/")
     communicator.scope["user"] = user
     communicator.scope["session"] = {}
-    connected, code = await communicator.connect()
+    connected, code = await communicator.connect(timeout=10)
     return communicator, connected, code
 
 
@@ -23,7 +23,7 @@ async def test_anonymous_websocket_is_refused():
 
 async def test_the_asgi_router_refuses_anonymous_websockets():
     communicator = WebsocketCommunicator(application, "/ws/org/", headers=[(b"origin", b"http://127.0.0.1")])
-    connected, _code = await communicator.connect()
+    connected, _code = await communicator.connect(timeout=10)
     assert not connected
 
 

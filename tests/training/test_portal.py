@@ -135,7 +135,7 @@ def test_portal_pages_honour_tenancy(client, job, alice, charlie, vera):
         outsider=outsider,
         portal=True,
     )
-    for name in ["cancel", "retry", "clone", "rename", "delete"]:
+    for name in ["cancel", "retry", "clone", "rename", "delete", "export", "register-base"]:
         assert_tenant_contract(
             reverse(f"training:{name}", args=[job.pk]),
             method="post",

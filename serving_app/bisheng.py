@@ -1,0 +1,45 @@
+"""Bisheng-compatible publishing: ``POST /api/v1/finetune/job/publish?job_id=`` and ``.../publish/cancel``.
+
+Publishing answers at once with ``{model, endpoint, status}``; the job becomes Bisheng status 5
+(published) when the deployment is ready, which ``job/info`` then shows.
+"""
+
+from __future__ import annotations
+
+from llm_platform.bisheng import BishengAPIView, envelope
+from llm_platform.errors import Conflict
+from serving_app import services
+from serving_app.conf import gateway_endpoint
+from serving_app.models import Deployment, DeploymentSource
+from training_app.bisheng import BISHENG_STATUS, find_job
+from training_app.models import TrainingJob
+
+
+def answer(deployment: Deployment, job: TrainingJob, deployment_status: str | None = None) -> dict:
+    job.refresh_from_db(fields=["status"])
+    return {
+        "job_id": job.uid.hex,
+        "model": deployment.name,
+        "endpoint": gateway_endpoint(),
+        "status": BISHENG_STATUS[job.status],
+        "deployment_status": deployment_status or deployment.status,
+    }
+
+
+class PublishView(BishengAPIView):
+    def post(self, request):
+        job = find_job(self.org, request.query_params.get("job_id") or request.data.get("job_id"))
+        deployment = job.deployments.filter(source=DeploymentSource.JOB).first()
+        if deployment is None:  # publishing twice answers with the deployment that exists
+            deployment = services.publish(self.org, request.user, job=job)
+        return envelope(answer(deployment, job))
+
+
+class PublishCancelView(BishengAPIView):
+    def post(self, request):
+        job = find_job(self.org, request.query_params.get("job_id") or request.data.get("job_id"))
+        deployment = job.deployments.filter(source=DeploymentSource.JOB).first()
+        if deployment is None:
+            raise Conflict(f"{job.name} is not published.", fields={"job_id": "not published"})
+        services.unpublish(deployment)
+        return envelope(answer(deployment, job, "unpublished"))
