@@ -135,7 +135,10 @@ def test_publish_call_share_and_unpublish_adapters(
     assert ask(client, "qa-prefixed") == "Answer: Paris."
 
     # Usage was recorded per organization and model, streams included.
-    wait_for(lambda: Usage.objects.get(model="qa-plain").requests >= 5, timeout=10, message="usage")
+    # Written by the gateway's background flush about a second after the requests: wait for the row.
+    wait_for(
+        lambda: Usage.objects.filter(model="qa-plain", requests__gte=5).exists(), timeout=30, message="usage"
+    )
     usage = Usage.objects.get(organization=org_a, model="qa-plain")
     assert usage.completion_tokens >= 5 + 2 + 2 and usage.prompt_tokens > 0
     assert not Usage.objects.filter(organization=org_b).exists()
