@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 
-from llm_platform.tenancy import SESSION_KEY, memberships_of
+from llm_platform.tenancy import SESSION_KEY, chosen_membership
 
 DEVICES_GROUP = "devices"
 logger = logging.getLogger(__name__)
@@ -21,10 +21,8 @@ def org_group(org_id: int) -> str:
 
 @database_sync_to_async
 def current_org_id(user, session) -> int | None:
-    memberships = memberships_of(user)
-    org_id = session.get(SESSION_KEY) if session is not None else None
-    membership = memberships.filter(organization_id=org_id).first() if org_id else None
-    membership = membership or memberships.order_by("organization__slug").first()
+    """The organization a websocket acts for: the same choice as the portal's (llm_platform.tenancy)."""
+    membership = chosen_membership(user, session.get(SESSION_KEY) if session is not None else None)
     return membership.organization_id if membership else None
 
 

@@ -21,17 +21,20 @@ def memberships_of(user) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user).select_related("organization")
 
 
+def chosen_membership(user, org_id: int | None) -> Membership | None:
+    """The membership for ``org_id`` (the session's choice), else the user's first one by slug."""
+    memberships = memberships_of(user)
+    membership = memberships.filter(organization_id=org_id).first() if org_id is not None else None
+    return membership or memberships.order_by("organization__slug").first()
+
+
 def resolve_membership(request: HttpRequest) -> Membership | None:
     """The membership the session points at, falling back to the user's first one."""
-    memberships = memberships_of(request.user)
-    org_id = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
-    membership = None
-    if org_id is not None:
-        membership = memberships.filter(organization_id=org_id).first()
-    if membership is None:
-        membership = memberships.order_by("organization__slug").first()
-        if membership is not None and hasattr(request, "session"):
-            request.session[SESSION_KEY] = membership.organization_id
+    session = getattr(request, "session", None)
+    org_id = session.get(SESSION_KEY) if session is not None else None
+    membership = chosen_membership(request.user, org_id)
+    if membership is not None and session is not None and org_id != membership.organization_id:
+        session[SESSION_KEY] = membership.organization_id
     return membership
 
 
