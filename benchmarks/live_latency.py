@@ -20,12 +20,9 @@ import asyncio
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,51 +72,6 @@ def prepare() -> tuple[int, str]:
     client = Client()
     client.force_login(membership.user)
     return job.pk, client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
-class Daphne:
-    """daphne on a socket bound here (port 0, so no race for a free port), in its own process group."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        log = open(VAR / "daphne.log", "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("daphne")), "--fd", str(self.sock.fileno()), "-v", "0"]
-            + ["llm_platform.asgi:application"],
-            cwd=ROOT,
-            env=dict(os.environ),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            pass_fds=[self.sock.fileno()],
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + 60
-        while not self._healthy():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit(f"daphne did not come up; see {VAR / 'daphne.log'}")
-            time.sleep(0.2)
-
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as r:  # noqa: S310
-                return r.status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.sock.close()
 
 
 def write_events(job_id: int, count: int, rate: float) -> list[int]:
@@ -226,7 +178,9 @@ def main() -> None:
     server = followers = None
     try:
         job_id, cookie = prepare()
-        server = Daphne()
+        from tests.asgi import AsgiServer  # daphne on a port-0 socket, in its own process group
+
+        server = AsgiServer(env=dict(os.environ), log_path=VAR / "daphne.log", cwd=ROOT, verbosity=0)
         followers, stream = run_followers(server.port, job_id, cookie, args.clients, count)
         sent = write_events(job_id, count, args.rate)
         arrivals = json.loads(stream.read())

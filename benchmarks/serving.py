@@ -9,7 +9,8 @@ what they learned), ``manage.py serve_models`` and daphne. It publishes the 4 ad
 engine), then measures, one request at a time:
 
 - direct_p50_ms / gateway_p50_ms: a chat completion with max_tokens=1, sent to the engine itself and through
-  the gateway (API-key check, name resolution, proxy), alternating, p50 over --requests each;
+  the gateway (daphne, the lean /v1 ASGI app: API-key check and name resolution in one SQL statement, proxy),
+  alternating, p50 over --requests each;
 - gateway_cpu_ms_per_request: CPU time the web process (daphne + Django + proxy) spends per such request,
   which unlike wall-clock time does not depend on what else the machine runs;
 - ttft_ms: time to the first streamed content token through the gateway (p50 of 10);
@@ -208,6 +209,7 @@ def main() -> None:
     from serving_app.engine.commands import EngineLaunch
     from serving_app.engine.process import free_port
     from serving_app.models import Deployment, Engine
+    from tests.asgi import AsgiServer
     from training_app.artifacts import job_prefix, upload_directory
     from training_app.base_models import register_base_model
     from training_app.models import JobStatus, TrainingJob
@@ -233,12 +235,8 @@ def main() -> None:
     manage = [sys.executable, str(ROOT / "manage.py")]
     call_command("collectstatic", interactive=False, verbosity=0)
     supervisor = start([*manage, "serve_models", "--tick", "0.5"], "supervisor.log")
-    port = free_port()
-    web = start(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "llm_platform.asgi:application"],
-        "daphne.log",
-    )
-    gateway = f"http://127.0.0.1:{port}/v1/chat/completions"
+    web = AsgiServer(env=dict(os.environ), log_path=BENCH / "daphne.log", cwd=ROOT, verbosity=0)
+    gateway = f"{web.url}/v1/chat/completions"
     extra: list[subprocess.Popen] = []
     try:
         started = time.monotonic()
@@ -287,8 +285,9 @@ def main() -> None:
                     timed_chat(http, f"http://127.0.0.1:{launch.port}/v1/chat/completions", "bench", "a")
             multi_rss = round(sum(rss_mb(p.pid) for p in extra), 1)
     finally:
-        for proc in [*extra, web, supervisor]:
+        for proc in [*extra, supervisor]:
             stop(proc)
+        web.stop()
         redis_embedded.stop()
 
     overhead = p50(gateway_ms) - p50(direct_ms)

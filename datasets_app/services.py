@@ -34,6 +34,7 @@ from .ingest.files import file_extension
 from .ingest.formats import check_format
 from .models import Dataset, DatasetKind, DatasetStatus
 from .processing import DEFAULT_OPTIONS, MB, ingest_and_store, ingest_options
+from .reconcile import rq_job_id
 from .storage import delete_files, original_name, upload_on_disk
 
 logger = logging.getLogger(__name__)
@@ -184,7 +185,9 @@ def _store_for_background(dataset: Dataset, uploaded_file) -> Dataset:
 def enqueue_processing(dataset: Dataset) -> None:
     """Hand a committed ``uploaded`` dataset to the workers; if Redis is down, say so on the dataset."""
     try:
-        django_rq.get_queue(QUEUE).enqueue(TASK, dataset.pk, description=f"process dataset {dataset.uid}")
+        django_rq.get_queue(QUEUE).enqueue(
+            TASK, dataset.pk, job_id=rq_job_id(dataset), description=f"process dataset {dataset.uid}"
+        )
     except Exception as exc:  # noqa: BLE001 - the upload is committed; record why it will not proceed
         logger.exception("could not enqueue dataset %s", dataset.pk)
         Dataset.objects.filter(pk=dataset.pk, status=DatasetStatus.UPLOADED).update(

@@ -29,6 +29,7 @@ from rq.job import Job
 from rq.job import JobStatus as RQStatus
 from rq.registry import StartedJobRegistry
 
+from datasets_app.reconcile import requeue_stalled_datasets
 from gpu_workers import conf
 from gpu_workers.live import push_devices
 from gpu_workers.models import Device, DeviceStatus
@@ -205,6 +206,7 @@ def reconcile() -> dict:
         "recovered": recover_orphaned_jobs(),
         "released": release_stale_leases(),
         "replaced": replace_lost_placements(),
+        "datasets": requeue_stalled_datasets(),
     }
     report["placed"] = schedule_pending()
     if any(report.values()):

@@ -215,3 +215,57 @@ def job_stopped(job_id: int, token: str | None = None) -> None:
     """A job ended (or was cancelled before it ran): free its devices and place what waits."""
     release_devices(job_id, token)
     schedule(job_id)
+
+
+def _describe(kind: str, count: int, indexes: list[int] | None) -> str:
+    if indexes is not None:
+        return ("GPU " if count == 1 else "GPUs ") + ", ".join(str(i) for i in indexes)
+    noun = "CPU slot" if kind == DeviceKind.CPU else "GPU"
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+def waiting_reason(job: TrainingJob) -> str | None:
+    """Why a queued job has not started, in words for its page and API (None when it is not waiting).
+
+    Read-only: the same checks as a placement, without claiming anything.
+    """
+    if job.status != JobStatus.QUEUED:
+        return None
+    if job.placed_at is not None:
+        return f"Placed on {job.worker or 'a worker'}; starting."
+    try:
+        kind, count, indexes = wanted_devices(job)
+    except ValueError:
+        return f"Its devices {job.devices!r} cannot be read: clone it with devices 'cpu', 'auto', 'auto:N' or GPU ids."
+    wanted = _describe(kind, count, indexes)
+    if not _could_ever_fit(kind, count, indexes):
+        where = " on one host" if count > 1 else ""
+        return (
+            f"No online worker offers {wanted}{where}; it starts when one does "
+            "(start `manage.py gpuworker`, or cancel and clone it with other devices)."
+        )
+    org = Organization.objects.get(pk=job.organization_id)
+    if _over_quota(org, job, kind, count):
+        limits = []
+        if org.max_running_jobs is not None:
+            limits.append(f"{org.max_running_jobs} running job{'s' if org.max_running_jobs != 1 else ''}")
+        if kind == DeviceKind.GPU and org.max_gpus is not None:
+            limits.append(f"{org.max_gpus} GPU{'s' if org.max_gpus != 1 else ''}")
+        return f"Your organization is at its quota ({' and '.join(limits)}); it starts when one of its jobs ends."
+    if not _candidate_hosts(kind, count, indexes):
+        queued = TrainingJob.objects.filter(status=JobStatus.QUEUED, placed_at__isnull=True).exclude(
+            pk=job.pk
+        )
+        ahead = queued.filter(
+            Q(priority__gt=job.priority) | Q(priority=job.priority, queued_at__lt=job.queued_at)
+        )
+        ahead = sum(1 for other in ahead.only("devices") if _kind_of(other) == kind)
+        return f"Waiting for {wanted} to be free; {ahead} queued job{'s' if ahead != 1 else ''} ahead of it."
+    return "Being placed on a free device."
+
+
+def _kind_of(job: TrainingJob) -> str | None:
+    try:
+        return wanted_devices(job)[0]
+    except ValueError:
+        return None

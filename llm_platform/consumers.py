@@ -1,4 +1,9 @@
-"""The org-wide websocket: list pages follow status changes of their organization without reloading."""
+"""The org-wide websocket: list pages follow status changes of their organization without reloading.
+
+Every portal websocket acts for one user in one organization. It also joins that pair's *access group*,
+so removing the membership (or deactivating the user) closes its open sockets at once with code 4403:
+a removed member stops seeing the organization's live events without waiting for a reload.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,43 @@ from channels.layers import get_channel_layer
 from llm_platform.tenancy import SESSION_KEY, chosen_membership
 
 DEVICES_GROUP = "devices"
+CLOSE_ACCESS_REVOKED = 4403
 logger = logging.getLogger(__name__)
 
 
 def org_group(org_id: int) -> str:
     return f"org.{org_id}"
+
+
+def access_group(user_id: int, org_id: int) -> str:
+    return f"access.{user_id}.{org_id}"
+
+
+class AccessWatchingMixin:
+    """For consumers acting for ``(user, organization)``: closed when that access ends."""
+
+    access: str | None = None
+
+    async def watch_access(self, user_id: int, org_id: int) -> None:
+        self.access = access_group(user_id, org_id)
+        await self.channel_layer.group_add(self.access, self.channel_name)
+
+    async def unwatch_access(self) -> None:
+        if self.access:
+            await self.channel_layer.group_discard(self.access, self.channel_name)
+
+    async def access_revoked(self, message):
+        await self.close(code=CLOSE_ACCESS_REVOKED)
+
+
+def revoke_access(user_id: int, org_id: int) -> None:
+    """Close every open websocket of ``user_id`` in ``org_id`` (best effort, logged on Redis trouble)."""
+    try:
+        async_to_sync(get_channel_layer().group_send)(
+            access_group(user_id, org_id), {"type": "access.revoked"}
+        )
+    except Exception:  # noqa: BLE001
+        logger.warning("could not close the websockets of user %s in organization %s", user_id, org_id)
 
 
 @database_sync_to_async
@@ -26,7 +63,7 @@ def current_org_id(user, session) -> int | None:
     return membership.organization_id if membership else None
 
 
-class OrganizationConsumer(AsyncJsonWebsocketConsumer):
+class OrganizationConsumer(AccessWatchingMixin, AsyncJsonWebsocketConsumer):
     """Anonymous connections and users without an organization are refused."""
 
     async def connect(self):
@@ -41,12 +78,14 @@ class OrganizationConsumer(AsyncJsonWebsocketConsumer):
         self.group = org_group(self.org_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.channel_layer.group_add(DEVICES_GROUP, self.channel_name)
+        await self.watch_access(user.pk, self.org_id)
         await self.accept()
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await self.channel_layer.group_discard(DEVICES_GROUP, self.channel_name)
+        await self.unwatch_access()
 
     async def org_event(self, message):
         await self.send_json(message["payload"])

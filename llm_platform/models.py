@@ -123,15 +123,26 @@ class ApiKey(models.Model):
         )
         return api_key, raw_key
 
-    @classmethod
-    def authenticate(cls, raw_key: str) -> ApiKey | None:
-        """The active key matching ``raw_key``, with its last-used time updated, or None."""
+    @staticmethod
+    def prefix_of(raw_key: str) -> str | None:
+        """The stored, visible prefix of a key as presented (``tf_<hex>`` of ``tf_<hex>_<secret>``)."""
         parts = raw_key.split("_", 2)
         if len(parts) != 3 or parts[0] != KEY_PREFIX:
             return None
-        prefix = f"{parts[0]}_{parts[1]}"
+        return f"{parts[0]}_{parts[1]}"
+
+    @staticmethod
+    def hash_matches(raw_key: str, key_hash: str) -> bool:
+        return secrets.compare_digest(key_hash, _hash_key(raw_key))
+
+    @classmethod
+    def authenticate(cls, raw_key: str) -> ApiKey | None:
+        """The active key matching ``raw_key``, with its last-used time updated, or None."""
+        prefix = cls.prefix_of(raw_key)
+        if prefix is None:
+            return None
         key = cls.objects.active().select_related("organization").filter(prefix=prefix).first()
-        if key is None or not secrets.compare_digest(key.key_hash, _hash_key(raw_key)):
+        if key is None or not cls.hash_matches(raw_key, key.key_hash):
             return None
         now = timezone.now()
         # Write at most once a minute so a busy integration does not turn every request into a write.

@@ -153,6 +153,8 @@ MODEL_ROOTS = env_paths("MODEL_ROOTS", [VAR_DIR / "models"])
 WORK_DIR = Path(env_str("WORK_DIR", str(VAR_DIR / "work"))).resolve()
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 1024)
 INLINE_INGEST_MAX_MB = env_int("INLINE_INGEST_MAX_MB", 20)
+# A background-processed dataset unchanged this long with no live RQ job is queued again (the reconciler).
+DATASET_STALL_SECONDS = env_int("DATASET_STALL_SECONDS", 120)
 MAX_LINE_KB = env_int("MAX_LINE_KB", 1024)
 
 # --- Workers: heartbeats, leases, and how often a job whose worker died is retried ---

@@ -108,6 +108,7 @@ async def playground_chat(request: HttpRequest, pk: int) -> HttpResponse:
         payload = parse_body(request)
         variant = str(payload.get("target") or "tuned")
         target = await sync_to_async(playground_target)(request.org, pk, variant)
-        return await proxy.forward(target, "/v1/chat/completions", chat_body(payload))
+        answer = await proxy.forward(target, "/v1/chat/completions", chat_body(payload))
+        return answer.to_django()
     except GatewayError as exc:
         return exc.response()

@@ -12,7 +12,8 @@ the channel layer drops messages past its capacity (the newest at Redis, the old
 newest being a job's last events, after which no later push would reveal the gap.
 
 Another organization's job, like a missing one, is refused with close code 4404; anonymous connections
-with 4401 (the page's script does not retry those).
+with 4401; a socket whose user leaves the organization is closed with 4403 (the page's script retries none
+of those).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from llm_platform.consumers import current_org_id
+from llm_platform.consumers import AccessWatchingMixin, current_org_id
 from llm_platform.models import Organization
 from llm_platform.tenancy import scoped
 from training_app.events import job_group, serialize_event
@@ -56,7 +57,7 @@ def after_seq_of(scope) -> int:
     return int(values[0]) if values[0].isdigit() else 0
 
 
-class JobConsumer(AsyncJsonWebsocketConsumer):
+class JobConsumer(AccessWatchingMixin, AsyncJsonWebsocketConsumer):
     group: str | None = None
     replay: asyncio.Task | None = None
 
@@ -74,6 +75,7 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
         self.backlog: list[dict] | None = []
         self.group = job_group(self.job_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.watch_access(user.pk, org_id)
         await self.accept()
         self.replay = asyncio.ensure_future(self._replay())
 
@@ -82,6 +84,7 @@ class JobConsumer(AsyncJsonWebsocketConsumer):
             self.replay.cancel()
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.unwatch_access()
 
     async def job_event(self, message):
         if self.backlog is not None:

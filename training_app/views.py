@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from gpu_workers.scheduler import waiting_reason
 from llm_platform.errors import DomainError
 from llm_platform.portal.views import require_org, require_write
 from llm_platform.tenancy import get_scoped_or_404, scoped
@@ -140,6 +141,7 @@ def job_detail(request, pk: int):
             "report_rows": report_rows(job.report, job.base_report),
             "files": (job.artifacts or {}).get("files", []),
             "hyperparameters": sorted(job.hyperparameters.items()),
+            "waiting_for": waiting_reason(job),
         },
     )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.http import JsonResponse
+from django.http import HttpResponse
+
+from serving_app.gateway.answer import Answer, json_answer
 
 
 class GatewayError(Exception):
@@ -15,17 +17,20 @@ class GatewayError(Exception):
         param: str | None = None,
         code: str | None = None,
         retry_after: int | None = None,
+        headers: dict[str, str] | None = None,
     ):
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
-        self.retry_after = retry_after
+        self.headers = dict(headers or {})
+        if retry_after:
+            self.headers["Retry-After"] = str(retry_after)
 
-    def response(self) -> JsonResponse:
+    def answer(self) -> Answer:
         body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-        response = JsonResponse(body, status=self.status)
-        if self.retry_after:
-            response["Retry-After"] = str(self.retry_after)
-        return response
+        return json_answer(body, self.status, self.headers)
+
+    def response(self) -> HttpResponse:
+        return self.answer().to_django()
 
 
 def model_not_found(name: str) -> GatewayError:
@@ -36,3 +41,13 @@ def model_not_found(name: str) -> GatewayError:
         param="model",
         code="model_not_found",
     )
+
+
+def method_not_allowed(allowed: str) -> GatewayError:
+    return GatewayError(
+        405, f"Use {allowed} on this endpoint.", code="method_not_allowed", headers={"Allow": allowed}
+    )
+
+
+def request_too_large() -> GatewayError:
+    return GatewayError(413, "The request body is too large.", code="request_too_large")

@@ -14,8 +14,8 @@ import logging
 import weakref
 
 import httpx
-from django.http import HttpResponse, StreamingHttpResponse
 
+from serving_app.gateway.answer import Answer, json_answer, stream_answer
 from serving_app.gateway.errors import GatewayError
 from serving_app.gateway.routing import Target
 from serving_app.usage import buffer
@@ -70,7 +70,7 @@ def _engine_error(status: int, raw: bytes, target: Target) -> GatewayError:
     )
 
 
-async def forward(target: Target, path: str, body: dict) -> HttpResponse:
+async def forward(target: Target, path: str, body: dict) -> Answer:
     """Send ``body`` to the engine behind ``target`` and answer the caller (whole, or as a stream)."""
     body = {**body, "model": target.engine_model}
     stream = bool(body.get("stream"))
@@ -107,12 +107,8 @@ async def forward(target: Target, path: str, body: dict) -> HttpResponse:
             await response.aclose()
         data["model"] = target.served_name
         _record(target, data.get("usage"))
-        return HttpResponse(json.dumps(data, ensure_ascii=False), content_type="application/json")
-    return StreamingHttpResponse(
-        _relay(response, target, wants_usage),
-        content_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+        return json_answer(data)
+    return stream_answer(_relay(response, target, wants_usage))
 
 
 async def _relay(response: httpx.Response, target: Target, wants_usage: bool):

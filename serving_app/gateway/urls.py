@@ -1,10 +1,8 @@
-from django.urls import path
+from django.urls import re_path
 
 from serving_app.gateway import views
 
+# One view for every path under /v1/: ``handlers.route`` decides (the lean ASGI app routes the same way).
 urlpatterns = [
-    path("models", views.models, name="gateway-models"),
-    path("models/<path:name>", views.model_detail, name="gateway-model"),
-    path("chat/completions", views.chat_completions, name="gateway-chat"),
-    path("completions", views.completions, name="gateway-completions"),
+    re_path(r"^(?P<path>.*)$", views.gateway, name="gateway"),
 ]

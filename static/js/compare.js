@@ -78,7 +78,7 @@
       if (!redraw) { redraw = true; requestAnimationFrame(function () { redraw = false; chart.update("none"); }); }
     };
     ws.onclose = function (ev) {
-      if (ev.code === 4401 || ev.code === 4404) return;
+      if (ev.code === 4401 || ev.code === 4403 || ev.code === 4404) return;
       job.delay = Math.min((job.delay || 500) * 2, 15000);
       setTimeout(function () { follow(job); }, job.delay);
     };

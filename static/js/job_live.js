@@ -176,7 +176,7 @@
     ws.onopen = function () { delay = 500; setConnected(true, "live"); };
     ws.onmessage = function (msg) { handle(JSON.parse(msg.data)); };
     ws.onclose = function (ev) {
-      if (ev.code === 4401 || ev.code === 4404) { setConnected(false, "not following (reload the page)"); return; }
+      if (ev.code === 4401 || ev.code === 4403 || ev.code === 4404) { setConnected(false, "not following (reload the page)"); return; }
       setConnected(false, "reconnecting…");
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 10000);

@@ -32,7 +32,7 @@
     };
     ws.onclose = function (ev) {
       document.body.dataset.orgLive = "0";
-      if (ev.code === 4401 || ev.code === 4404) return;
+      if (ev.code === 4401 || ev.code === 4403 || ev.code === 4404) return;
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 15000);
     };

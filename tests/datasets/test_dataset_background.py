@@ -91,3 +91,37 @@ def test_when_the_queue_is_unreachable_the_upload_says_so(alice_api, background,
     dataset = Dataset.objects.get(pk=body["id"])
     assert (dataset.status, dataset.error_code) == ("failed", "queue_unavailable")
     assert "upload it again" in dataset.error_message
+
+
+def test_a_dataset_whose_processing_was_lost_is_queued_again(alice_api, background, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from datasets_app.reconcile import requeue_stalled_datasets, rq_job_id
+    from gpu_workers.reconcile import reconcile
+
+    lost_in_redis = upload(alice_api, jsonl(ROWS[:20]), "lost.jsonl").json()
+    dead_worker = upload(alice_api, jsonl(ROWS[:30]), "interrupted.jsonl").json()
+    background.empty()  # Redis forgot both queued jobs
+    # The second one was being processed by a worker that died.
+    Dataset.objects.filter(pk=dead_worker["id"]).update(status="processing", progress=0.4)
+    fresh = upload(alice_api, jsonl(ROWS[:5]), "just-now.jsonl").json()  # queued a moment ago: left alone
+    background.empty()
+
+    assert requeue_stalled_datasets() == []  # not stalled yet
+    long_ago = timezone.now() - timedelta(seconds=settings.DATASET_STALL_SECONDS + 1)
+    Dataset.objects.filter(pk__in=[lost_in_redis["id"], dead_worker["id"]]).update(updated_at=long_ago)
+    assert sorted(reconcile()["datasets"]) == sorted([lost_in_redis["id"], dead_worker["id"]])
+    assert Dataset.objects.get(pk=dead_worker["id"]).status == "uploaded"
+    # Queued again, and still waiting long after: their RQ jobs are alive, so they are not queued twice.
+    Dataset.objects.filter(pk__in=[lost_in_redis["id"], dead_worker["id"]]).update(updated_at=long_ago)
+    assert requeue_stalled_datasets() == []
+    assert background.fetch_job(rq_job_id(Dataset.objects.get(pk=lost_in_redis["id"]))) is not None
+
+    work(background)
+
+    statuses = dict(Dataset.objects.values_list("pk", "status"))
+    assert statuses[lost_in_redis["id"]] == statuses[dead_worker["id"]] == "ready"
+    assert statuses[fresh["id"]] == "uploaded"
+    assert Dataset.objects.get(pk=dead_worker["id"]).num_rows == 30

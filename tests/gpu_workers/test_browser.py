@@ -11,9 +11,9 @@ from gpu_workers.live import push_devices
 from gpu_workers.models import Device
 from gpu_workers.queues import get_queue
 from gpu_workers.worker import register
+from tests.asgi import log_in, test_server
 from tests.browser import screenshot
 from tests.gpu_workers.support import submit
-from tests.live.conftest import AsgiServer, log_in
 from training_app import services
 from training_app.models import BaseModel
 
@@ -28,9 +28,8 @@ def elsewhere(function, *args, **kwargs):
 
 @pytest.fixture
 def asgi_server(transactional_db):
-    server = AsgiServer()
-    yield server
-    server.stop()
+    with test_server("daphne-gpus-test.log") as server:
+        yield server
 
 
 def test_the_gpus_page_follows_readings_and_jobs_live(

@@ -111,3 +111,42 @@ def test_gpu_jobs_stay_on_one_host_respect_max_gpus_and_are_not_starved(
     free(pair)
     assert placed(more) == [True]
     assert not lease_problems()
+
+
+def test_a_queued_job_says_what_it_waits_for(client, alice_api, org_a, alice, tiny_model, qa_data):
+    from gpu_workers.scheduler import waiting_reason
+
+    # No worker offers GPU 3: said on the page and in the API, not waited on silently.
+    wants_gpu = submit(org_a, alice, qa_data, tiny_model, "wants-gpu-3", devices="3")
+    reason = waiting_reason(wants_gpu)
+    assert "No online worker offers GPU 3" in reason
+    assert alice_api.get(f"/api/jobs/{wants_gpu.pk}/").json()["waiting_for"] == reason
+    client.force_login(alice)
+    page = client.get(f"/training/{wants_gpu.pk}/").content.decode()
+    assert 'data-testid="waiting-for"' in page and "No online worker offers GPU 3" in page
+
+    # Two GPUs on two hosts are not two GPUs on one host.
+    gpu("box-a", 0)
+    gpu("box-b", 0)
+    two = submit(org_a, alice, qa_data, tiny_model, "wants-two", devices="auto:2")
+    assert "No online worker offers 2 GPUs on one host" in waiting_reason(two)
+
+    # Busy devices: how many queued jobs are ahead.
+    register("cpu", 0)
+    running = submit(org_a, alice, qa_data, tiny_model, "first")
+    second = submit(org_a, alice, qa_data, tiny_model, "second")
+    third = submit(org_a, alice, qa_data, tiny_model, "third")
+    assert placed(running, second, third) == [True, False, False]
+    assert waiting_reason(TrainingJob.objects.get(pk=running.pk)).startswith("Placed on")
+    assert waiting_reason(second) == "Waiting for 1 CPU slot to be free; 0 queued jobs ahead of it."
+    assert waiting_reason(third) == "Waiting for 1 CPU slot to be free; 1 queued job ahead of it."
+
+    # The organization's quota.
+    org_a.max_running_jobs = 1
+    org_a.save()
+    free(running)
+    TrainingJob.objects.filter(pk=second.pk).update(placed_at=timezone.now(), status="running")
+    assert "at its quota (1 running job)" in waiting_reason(third)
+
+    # Not waiting at all.
+    assert waiting_reason(TrainingJob.objects.get(pk=running.pk)) is None

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connections
 
+from tests.asgi import log_in
 from tests.browser import screenshot
-from tests.live.conftest import log_in
 from tests.training.conftest import make_dataset, sft_rows
 from training_app import services
 from training_app.events import record_event

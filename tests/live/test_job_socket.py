@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 from django.db import connections
 
 from llm_platform.asgi import application
-from tests.live.conftest import session_cookie
+from tests.asgi import session_cookie
 from training_app.events import push_event, record_event
 from training_app.models import JobEvent, TrainingJob
 
@@ -168,3 +168,32 @@ async def test_a_writer_racing_the_replay_loses_and_repeats_nothing(job, alice_c
     assert await receive_seqs(socket, 1650) == list(range(1, 1651))
     assert await socket.receive_nothing(timeout=1)
     await socket.disconnect(timeout=TIMEOUT)
+
+
+async def test_leaving_the_organization_closes_its_open_sockets(job, alice, bob, charlie, org_a):
+    from llm_platform.models import Membership
+
+    watching = socket_for(f"/ws/jobs/{job.pk}/", await database_sync_to_async(session_cookie)(bob))
+    listing = socket_for("/ws/org/", await database_sync_to_async(session_cookie)(bob))
+    colleague = socket_for(f"/ws/jobs/{job.pk}/", await database_sync_to_async(session_cookie)(alice))
+    outsider = socket_for("/ws/org/", await database_sync_to_async(session_cookie)(charlie))
+    for socket in (watching, listing, colleague, outsider):
+        assert (await socket.connect(timeout=TIMEOUT))[0]
+
+    await database_sync_to_async(Membership.objects.filter(user=bob, organization=org_a).delete)()
+    for socket in (watching, listing):
+        assert await socket.receive_output(timeout=TIMEOUT) == {"type": "websocket.close", "code": 4403}
+    # The others stay open and keep receiving.
+    assert await colleague.receive_nothing(timeout=0.5) and await outsider.receive_nothing(timeout=0.1)
+    await database_sync_to_async(record_event)(job.pk, "log", {"message": "still here"})
+    assert (await colleague.receive_json_from(timeout=TIMEOUT))["message"] == "still here"
+    for socket in (colleague, outsider):
+        await socket.disconnect()
+
+
+async def test_a_deactivated_user_loses_their_open_sockets(job, alice):
+    socket = socket_for(f"/ws/jobs/{job.pk}/", await database_sync_to_async(session_cookie)(alice))
+    assert (await socket.connect(timeout=TIMEOUT))[0]
+    alice.is_active = False
+    await database_sync_to_async(alice.save)()
+    assert await socket.receive_output(timeout=TIMEOUT) == {"type": "websocket.close", "code": 4403}

@@ -6,7 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from llm_platform.consumers import notify_devices
-from tests.live.conftest import session_cookie
+from tests.asgi import session_cookie
 from tests.live.test_job_socket import TIMEOUT, socket_for
 from training_app.models import JobStatus
 from training_app.states import transition

@@ -14,13 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 from django.conf import settings
 
-from serving_app.engine.process import free_port
+from tests.asgi import test_server
 from tests.training.conftest import QA, tiny_model, tiny_model_dir  # noqa: F401 - shared fixtures
-from tests.workers import wait_for, worker_env
+from tests.workers import worker_env
 from training_app.artifacts import job_prefix, upload_directory
 from training_app.models import JobStatus, TrainingJob
 
@@ -102,11 +101,6 @@ def succeeded_job(org, base_model, output_dir: Path, name: str, method: str = "l
     return job
 
 
-class Server:
-    def __init__(self, proc: subprocess.Popen, url: str):
-        self.proc, self.url = proc, url
-
-
 def _stop(proc: subprocess.Popen, timeout: float = 60) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -119,33 +113,12 @@ def _stop(proc: subprocess.Popen, timeout: float = 60) -> None:
 
 @pytest.fixture(scope="session")
 def gateway(django_db_setup, django_db_blocker):
-    """daphne serving the platform on a free port, against the test database (static files collected)."""
+    """daphne serving the platform as in production (DEBUG off, static files collected), on the test
+    database."""
     manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
     subprocess.run([*manage, "collectstatic", "--noinput", "-v0"], env=worker_env(), check=True, timeout=120)
-    port = free_port()
-    log = open(settings.VAR_DIR / "daphne-serving.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "llm_platform.asgi:application"],
-        env=worker_env(),
-        cwd=settings.BASE_DIR,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return httpx.get(f"{url}/v1/models", timeout=2).status_code == 401
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(up, timeout=60, message="daphne to answer")
-        yield Server(proc, url)
-    finally:
-        _stop(proc)
-        log.close()
+    with test_server("daphne-serving.log", DEBUG="false") as server:
+        yield server
 
 
 def supervisor_env(**overrides) -> dict[str, str]:

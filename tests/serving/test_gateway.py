@@ -1,12 +1,19 @@
-"""The gateway's answers before any engine is involved: keys, names, statuses, OpenAI's error shape."""
+"""The gateway's answers before any engine is involved: keys, names, statuses, OpenAI's error shape.
+
+Every check runs through both front ends: the lean ASGI application that daphne runs for ``/v1/``
+(``llm_platform.asgi.application``, driven here in-process) and the Django views (WSGI, test client).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.test import Client, override_settings
 
+from llm_platform.asgi import application
 from llm_platform.models import ApiKey
 from serving_app import services
 from serving_app.engine.process import free_port
@@ -15,6 +22,89 @@ from tests.serving.conftest import succeeded_job
 
 pytestmark = pytest.mark.django_db
 OPENAI_ERROR_KEYS = {"message", "type", "param", "code"}
+
+
+class Reply:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes):
+        self.status_code, self.headers, self.content = status, headers, body
+
+    def __getitem__(self, name: str) -> str:
+        return self.headers[name.lower()]
+
+    def json(self):
+        return json.loads(self.content)
+
+
+async def call_asgi(app, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> Reply:
+    """One HTTP request through an ASGI application, the way daphne delivers it."""
+    raw = [(b"host", b"localhost")] + [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    if body:
+        raw.append((b"content-length", str(len(body)).encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": raw,
+        "client": ("127.0.0.1", 50000),
+        "server": ("localhost", 80),
+    }
+    sent = False
+    start, chunks = {}, []
+
+    async def receive():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # the caller stays until the answer is complete
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            start.update(message)
+        else:
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
+    return Reply(start["status"], headers, b"".join(chunks))
+
+
+class Front:
+    """``get``/``post`` with an optional API key, through one of the two front ends."""
+
+    def __init__(self, kind: str, client: Client):
+        self.kind, self.client = kind, client
+
+    def request(self, method: str, path: str, body: bytes = b"", api_key: str | None = None) -> Reply:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        if self.kind == "asgi":
+            if body:
+                headers["Content-Type"] = "application/json"
+            return async_to_sync(call_asgi)(application, method, path, body, headers)
+        extra = {"HTTP_AUTHORIZATION": headers["Authorization"]} if api_key else {}
+        if method == "GET":
+            response = self.client.get(path, **extra)
+        else:
+            response = self.client.generic(method, path, body, "application/json", **extra)
+        return Reply(response.status_code, {k.lower(): v for k, v in response.items()}, response.content)
+
+    def get(self, path: str, api_key: str | None = None) -> Reply:
+        return self.request("GET", path, api_key=api_key)
+
+    def post(self, path: str, body, api_key: str | None = None) -> Reply:
+        raw = body if isinstance(body, str) else json.dumps(body)
+        return self.request("POST", path, raw.encode(), api_key)
+
+
+@pytest.fixture(params=["asgi", "django"])
+def front(request, client) -> Front:
+    return Front(request.param, client)
 
 
 @pytest.fixture
@@ -27,12 +117,11 @@ def key(org) -> str:
     return ApiKey.issue(org, name="gateway test")[1]
 
 
-def chat(client: Client, api_key: str | None, body) -> tuple[int, dict]:
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {api_key}"} if api_key else {}
-    raw = body if isinstance(body, str) else json.dumps(body)
-    response = client.post("/v1/chat/completions", raw, content_type="application/json", **headers)
-    payload = json.loads(response.content)
+def chat(front: Front, api_key: str | None, body) -> tuple[int, dict]:
+    response = front.post("/v1/chat/completions", body, api_key)
+    payload = response.json()
     assert set(payload) == {"error"} and set(payload["error"]) == OPENAI_ERROR_KEYS, payload
+    assert response["Content-Type"] == "application/json"
     return response.status_code, payload["error"]
 
 
@@ -40,75 +129,215 @@ def ask(model: str) -> dict:
     return {"model": model, "messages": [{"role": "user", "content": "Hi"}]}
 
 
-def test_keys_are_required_and_checked(client, deployment):
-    status, error = chat(client, None, ask("qa-plain"))
+def test_keys_are_required_and_checked(front, deployment):
+    status, error = chat(front, None, ask("qa-plain"))
     assert status == 401 and error["code"] == "invalid_api_key"
-    status, error = chat(client, "tf_abc_not-a-real-key", ask("qa-plain"))
+    status, error = chat(front, "tf_abc_not-a-real-key", ask("qa-plain"))
     assert status == 401 and "Incorrect" in error["message"]
     revoked = ApiKey.issue(deployment.organization)
     revoked[0].revoke()
-    assert chat(client, revoked[1], ask("qa-plain"))[0] == 401
+    assert chat(front, revoked[1], ask("qa-plain"))[0] == 401
 
 
-def test_another_organizations_model_is_not_found(client, deployment, org_b):
+def test_another_organizations_model_is_not_found(front, deployment, org_b):
     outsider = key(org_b)
-    status, theirs = chat(client, outsider, ask("qa-plain"))
-    _, nobodys = chat(client, outsider, ask("no-such-model"))
+    status, theirs = chat(front, outsider, ask("qa-plain"))
+    _, nobodys = chat(front, outsider, ask("no-such-model"))
     assert status == 404
     assert theirs == {**nobodys, "message": nobodys["message"].replace("no-such-model", "qa-plain")}
     assert theirs["code"] == "model_not_found" and theirs["param"] == "model"
-    listing = client.get("/v1/models", HTTP_AUTHORIZATION=f"Bearer {outsider}")
+    listing = front.get("/v1/models", outsider)
     assert listing.json() == {"object": "list", "data": []}
-    detail = client.get("/v1/models/qa-plain", HTTP_AUTHORIZATION=f"Bearer {outsider}")
+    detail = front.get("/v1/models/qa-plain", outsider)
     assert detail.status_code == 404 and detail.json()["error"]["code"] == "model_not_found"
 
 
-def test_models_of_the_caller_are_listed(client, deployment, org_a):
+def test_models_of_the_caller_are_listed(front, deployment, org_a):
     mine = key(org_a)
-    listing = client.get("/v1/models", HTTP_AUTHORIZATION=f"Bearer {mine}").json()
+    listing = front.get("/v1/models", mine).json()
     assert [(m["id"], m["owned_by"], m["status"]) for m in listing["data"]] == [
         ("qa-plain", "acme", "starting")
     ]
-    detail = client.get("/v1/models/qa-plain", HTTP_AUTHORIZATION=f"Bearer {mine}").json()
+    detail = front.get("/v1/models/qa-plain", mine).json()
     assert detail["id"] == "qa-plain" and detail["object"] == "model"
 
 
-def test_bad_requests_say_what_to_fix(client, deployment, org_a):
+def test_bad_requests_say_what_to_fix(front, deployment, org_a):
     mine = key(org_a)
-    status, error = chat(client, mine, "{not json")
+    status, error = chat(front, mine, "{not json")
     assert status == 400 and error["code"] == "invalid_json"
-    status, error = chat(client, mine, [1, 2])
+    status, error = chat(front, mine, [1, 2])
     assert status == 400 and "JSON object" in error["message"]
-    status, error = chat(client, mine, {"messages": []})
+    status, error = chat(front, mine, {"messages": []})
     assert status == 400 and error["param"] == "model"
-    response = client.get("/v1/chat/completions", HTTP_AUTHORIZATION=f"Bearer {mine}")
+    response = front.get("/v1/chat/completions", mine)
     assert response.status_code == 405 and response["Allow"] == "POST"
     with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000):
-        status, error = chat(client, mine, {**ask("qa-plain"), "padding": "x" * 2000})
+        status, error = chat(front, mine, {**ask("qa-plain"), "padding": "x" * 2000})
     assert status == 413 and error["code"] == "request_too_large"
 
 
-def test_a_model_that_is_not_ready_answers_503_with_a_reason(client, deployment, org_a):
+def test_a_model_that_is_not_ready_answers_503_with_a_reason(front, deployment, org_a):
     mine = key(org_a)
-    status, error = chat(client, mine, ask("qa-plain"))
+    status, error = chat(front, mine, ask("qa-plain"))
     assert status == 503 and error["code"] == "model_not_ready"
-    response = client.post(
-        "/v1/completions",
-        json.dumps({"model": "qa-plain", "prompt": "x"}),
-        "application/json",
-        HTTP_AUTHORIZATION=f"Bearer {mine}",
-    )
+    response = front.post("/v1/completions", {"model": "qa-plain", "prompt": "x"}, mine)
     assert response.status_code == 503 and response["Retry-After"] == "5"
     services.mark_failed(deployment.pk, "The engine could not load the adapter: bad file")
-    status, error = chat(client, mine, ask("qa-plain"))
+    status, error = chat(front, mine, ask("qa-plain"))
     assert status == 503 and error["code"] == "model_failed" and "bad file" in error["message"]
 
 
-def test_an_engine_that_went_away_answers_503(client, deployment, org_a):
+def test_an_engine_that_went_away_answers_503(front, deployment, org_a):
     # Ready on paper, but nothing listens on its port: the gateway says so instead of failing.
     Engine.objects.filter(pk=deployment.engine_id).update(
         status=EngineStatus.READY, base_url=f"http://127.0.0.1:{free_port()}", api_key="k"
     )
     services.mark_ready(deployment.pk)
-    status, error = chat(client, key(org_a), ask("qa-plain"))
+    status, error = chat(front, key(org_a), ask("qa-plain"))
     assert status == 503 and error["code"] == "engine_unavailable"
+
+
+def test_unknown_endpoints_answer_in_openais_shape(front, org_a):
+    response = front.post("/v1/embeddings", {"model": "x", "input": "hi"}, key(org_a))
+    assert response.status_code == 404
+    assert (
+        response.json()["error"]["code"] == "unknown_url"
+        and "/v1/embeddings" in response.json()["error"]["message"]
+    )
+    assert front.post("/v1/models", {}, key(org_a)).status_code == 405
+
+
+def test_v1_skips_djangos_request_cycle_and_the_rest_does_not():
+    # Django's middleware (here: the clickjacking header) answers for pages, never for the gateway.
+    gateway = async_to_sync(call_asgi)(application, "GET", "/v1/models")
+    assert gateway.status_code == 401 and "x-frame-options" not in gateway.headers
+    assert gateway["X-Content-Type-Options"] == "nosniff"
+    page = async_to_sync(call_asgi)(application, "GET", "/login/")
+    assert page.status_code == 200 and page["X-Frame-Options"] == "DENY"
+
+
+def test_the_lean_gateway_checks_the_host_header(settings):
+    settings.ALLOWED_HOSTS = ["tuneforge.example"]
+    scope_app = application
+
+    async def with_host(host: str) -> Reply:
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        answer = {}
+
+        async def send(message):
+            answer.setdefault("status", message.get("status"))
+            if message["type"] == "http.response.body":
+                answer["body"] = message["body"]
+
+        scope = {"type": "http", "method": "GET", "path": "/v1/models", "headers": [(b"host", host.encode())]}
+        await scope_app(scope, receive, send)
+        return Reply(answer["status"], {}, answer["body"])
+
+    bad = async_to_sync(with_host)("evil.example")
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_host"
+    assert async_to_sync(with_host)("tuneforge.example:8000").status_code == 401  # on to the key check
+
+
+def test_a_declared_oversized_body_is_refused_before_it_is_read(settings, org_a):
+    from serving_app.gateway.asgi import GatewayApplication, TooLarge
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+
+    async def never():
+        raise AssertionError("the body must not be read")
+
+    with pytest.raises(TooLarge):
+        async_to_sync(GatewayApplication.read_body)(never, "5000")
+
+    async def trickle():  # no Content-Length, more than the limit in pieces
+        return {"type": "http.request", "body": b"x" * 60, "more_body": True}
+
+    with pytest.raises(TooLarge):
+        async_to_sync(GatewayApplication.read_body)(trickle, None)
+
+
+def test_a_failure_inside_the_gateway_still_answers_in_openais_shape(monkeypatch):
+    from serving_app.gateway import handlers
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(handlers, "handle", broken)
+    response = async_to_sync(call_asgi)(application, "GET", "/v1/models")
+    assert response.status_code == 500 and response.json()["error"]["type"] == "server_error"
+
+
+def test_a_stream_stops_and_closes_when_the_caller_leaves():
+    from serving_app.gateway.answer import stream_answer
+    from serving_app.gateway.asgi import GatewayApplication
+
+    produced, closed, sent = [], [], []
+
+    async def engine_stream():
+        try:
+            for index in range(1000):
+                produced.append(index)
+                yield f"data: {index}\n\n".encode()
+                await asyncio.sleep(0.01)
+        finally:
+            closed.append(True)  # the engine's response is closed here in the real relay
+
+    calls = 0
+
+    async def receive():
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)  # the caller reads a few chunks, then hangs up
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    async_to_sync(GatewayApplication.relay)(stream_answer(engine_stream()), receive, send)
+    assert closed == [True] and 0 < len(produced) < 1000
+    assert all(m.get("more_body") for m in sent)  # never told the caller it was complete
+
+
+@pytest.mark.django_db(transaction=True)  # outside a transaction, as the gateway's lookups are
+def test_a_broken_database_connection_is_replaced_once(monkeypatch):
+    from django.db import OperationalError, connection
+
+    from serving_app.gateway.asgi import db
+
+    attempts, closed = [], []
+    monkeypatch.setattr(connection, "close", lambda: closed.append(True))
+
+    def lookup(value):
+        attempts.append(value)
+        if len(attempts) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return value * 2
+
+    assert async_to_sync(db(lookup))(21) == 42
+    assert attempts == [21, 21] and closed == [True]
+
+
+def test_the_one_statement_lookup_agrees_with_the_orm(deployment, org_a, org_b):
+    from serving_app.gateway import routing
+    from serving_app.models import Deployment
+
+    Engine.objects.filter(pk=deployment.engine_id).update(
+        status=EngineStatus.READY, base_url="http://127.0.0.1:1", api_key="k"
+    )
+    services.mark_ready(deployment.pk)
+    api_key, raw = ApiKey.issue(org_a, name="hot path")
+    target = routing.authenticate_and_resolve(f"Bearer {raw}", "qa-plain")
+    assert target == routing.target_of(Deployment.objects.select_related("engine", "base_model").get())
+    assert target.org_id == org_a.pk and target.engine_model != "qa-plain"  # the engine's name stays inside
+    api_key.refresh_from_db()
+    assert api_key.last_used_at is not None
+    with pytest.raises(routing.GatewayError) as outsider:
+        routing.authenticate_and_resolve(f"Bearer {key(org_b)}", "qa-plain")
+    assert outsider.value.status == 404
+    wrong_secret = raw[: raw.rindex("_") + 1] + "x" * 43  # the right prefix, not the right key
+    with pytest.raises(routing.GatewayError) as forged:
+        routing.authenticate_and_resolve(f"Bearer {wrong_secret}", "qa-plain")
+    assert forged.value.status == 401

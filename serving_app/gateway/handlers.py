@@ -1,0 +1,64 @@
+"""The gateway's endpoints, free of any web framework: a method, a path, a key and a body in, an Answer out.
+
+Authentication is the organization's API key (``Authorization: Bearer tf_...``), as for the REST API;
+answers and errors use OpenAI's shapes, so the official ``openai`` client works against ``/v1``. The one
+database trip of a completion (key, then model) runs in a worker thread; the rest is async, so streams are
+relayed without holding a thread per request.
+"""
+
+from __future__ import annotations
+
+import json
+
+from asgiref.sync import sync_to_async
+
+from serving_app.gateway import proxy, routing
+from serving_app.gateway.answer import Answer, json_answer
+from serving_app.gateway.errors import GatewayError, method_not_allowed
+
+COMPLETIONS = {"chat/completions": "/v1/chat/completions", "completions": "/v1/completions"}
+
+
+def parse_body(raw: bytes) -> dict:
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError as exc:
+        raise GatewayError(400, "The request body is not valid JSON.", code="invalid_json") from exc
+    if not isinstance(body, dict):
+        raise GatewayError(400, "The request body must be a JSON object.", code="invalid_json")
+    return body
+
+
+def not_found(path: str) -> GatewayError:
+    return GatewayError(404, f"Unknown endpoint /v1/{path}.", code="unknown_url")
+
+
+def route(method: str, path: str) -> tuple[str, str | None]:
+    """(endpoint, model name) for a path under /v1/; raises the 404 or 405 it deserves."""
+    if path in COMPLETIONS:
+        if method != "POST":
+            raise method_not_allowed("POST")
+        return path, None
+    if path == "models" or (path.startswith("models/") and len(path) > len("models/")):
+        if method != "GET":
+            raise method_not_allowed("GET")
+        return "models", path[len("models/") :] or None
+    raise not_found(path)
+
+
+async def handle(method: str, path: str, authorization: str, body: bytes, *, db=sync_to_async) -> Answer:
+    """Answer ``method`` on ``/v1/<path>``. ``db`` runs one synchronous ORM call off the event loop."""
+    try:
+        endpoint, name = route(method, path)
+        if endpoint == "models":
+            if name is None:
+                data = await db(routing.list_models)(authorization)
+                return json_answer({"object": "list", "data": data})
+            return json_answer(await db(routing.retrieve_model)(authorization, name))
+        if not authorization:  # 401 before looking at the body, as OpenAI answers
+            raise routing.missing_key()
+        payload = parse_body(body)
+        target = await db(routing.authenticate_and_resolve)(authorization, payload.get("model"))
+        return await proxy.forward(target, COMPLETIONS[endpoint], payload)
+    except GatewayError as exc:
+        return exc.answer()
