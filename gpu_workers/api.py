@@ -32,6 +32,7 @@ class DeviceSerializer(serializers.ModelSerializer):
             "drain",
             "alive",
             "busy",
+            "serving_holds",
             "heartbeat_at",
             "job",
         ]

@@ -51,6 +51,10 @@ class Device(models.Model):
     lease_token = models.CharField(
         max_length=64, blank=True, help_text="The placement holding the lease (a retried job gets a new one)."
     )
+    serving_holds = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Serving engines running on this GPU (manage.py serve_models): no job is placed on it meanwhile.",
+    )
 
     class Meta:
         ordering = ["host", "kind", "index"]
@@ -78,4 +82,4 @@ class Device(models.Model):
 
     @property
     def is_busy(self) -> bool:
-        return self.leased_job_id is not None
+        return self.leased_job_id is not None or self.serving_holds > 0

@@ -5,7 +5,7 @@ reconciler), so a placement is one transaction of conditional UPDATEs: lock the 
 (its quota is checked by one placement at a time), claim the job (``placed_at IS NULL``), lease each
 device (``leased_job IS NULL``). Only after the commit is the job enqueued on the RQ queue of its first
 device, whose worker runs it. Nothing is double-booked: a device row holds at most one job, and the
-UPDATE that leases it only matches a free one.
+UPDATE that leases it only matches a free one (no job, and no serving engine: gpu_workers.serving_holds).
 
 Order: highest priority first, then first queued. A job waiting for devices of a kind holds back later
 jobs of that kind (so a job wanting two GPUs is not starved by a stream of one-GPU jobs); a job waiting
@@ -69,7 +69,8 @@ def _usable(kind: str, indexes: list[int] | None):
 def _candidate_hosts(kind: str, count: int, indexes: list[int] | None) -> list[list[Device]]:
     """Groups of free devices on one host that can hold the job (a multi-GPU job stays on one host)."""
     by_host: dict[str, list[Device]] = {}
-    for device in _usable(kind, indexes).filter(leased_job__isnull=True).order_by("host", "index"):
+    free = _usable(kind, indexes).filter(leased_job__isnull=True, serving_holds=0)
+    for device in free.order_by("host", "index"):
         by_host.setdefault(device.host, []).append(device)
     return [devices[:count] for devices in by_host.values() if len(devices) >= count]
 
@@ -104,9 +105,10 @@ def _lease(job: TrainingJob, devices: list[Device], token: str) -> bool:
     try:
         with transaction.atomic():
             for device in devices:
-                got = Device.objects.filter(pk=device.pk, leased_job__isnull=True, drain=False).update(
-                    leased_job=job, lease_expires_at=expires, lease_token=token
+                free = Device.objects.filter(
+                    pk=device.pk, leased_job__isnull=True, serving_holds=0, drain=False
                 )
+                got = free.update(leased_job=job, lease_expires_at=expires, lease_token=token)
                 if not got:
                     raise _NoFreeDevices
     except _NoFreeDevices:
@@ -241,8 +243,8 @@ def waiting_reason(job: TrainingJob) -> str | None:
     if not _could_ever_fit(kind, count, indexes):
         where = " on one host" if count > 1 else ""
         return (
-            f"No online worker offers {wanted}{where}; it starts when one does "
-            "(start `manage.py gpuworker`, or cancel and clone it with other devices)."
+            f"No online worker offers {wanted}{where}; it starts when one comes online. "
+            "To run it elsewhere, cancel it and clone it with other devices."
         )
     org = Organization.objects.get(pk=job.organization_id)
     if _over_quota(org, job, kind, count):
@@ -260,7 +262,9 @@ def waiting_reason(job: TrainingJob) -> str | None:
             Q(priority__gt=job.priority) | Q(priority=job.priority, queued_at__lt=job.queued_at)
         )
         ahead = sum(1 for other in ahead.only("devices") if _kind_of(other) == kind)
-        return f"Waiting for {wanted} to be free; {ahead} queued job{'s' if ahead != 1 else ''} ahead of it."
+        serving = _usable(kind, indexes).filter(serving_holds__gt=0).count()
+        note = f" ({serving} serving published models)" if serving else ""
+        return f"Waiting for {wanted} to be free{note}; {ahead} queued job{'s' if ahead != 1 else ''} ahead of it."
     return "Being placed on a free device."
 
 

@@ -21,6 +21,7 @@ from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
+from gpu_workers.serving_holds import clear_serving_holds, hold_for_serving, release_for_serving
 from serving_app import cache
 from serving_app.conf import engine_flags, serving_dir, vllm_python
 from serving_app.engine.client import EngineClient, EngineRequestError
@@ -38,6 +39,8 @@ HEALTH_FAILURES = 3  # consecutive failed checks before a live but unresponsive 
 LOG_EVERY = 5.0
 STABLE_AFTER = 300.0  # an engine ready this long has its restart count forgiven
 WANTED = (DeploymentStatus.STARTING, DeploymentStatus.READY)
+GPU_RETRY_SECONDS = 5.0  # how often an engine waiting for a GPU that a training job holds looks again
+GPU_WAIT = "Waiting for GPU"  # how gpu_workers.serving_holds starts that note
 
 
 @dataclass
@@ -60,6 +63,7 @@ class Supervisor:
         self.running: dict[int, Running] = {}
         self.retry_at: dict[int, float] = {}
         self.idle_since: dict[int, float] = {}
+        self.holding: dict[int, int] = {}  # engine id -> the GPU index it holds against training
         self.stopping = False
 
     # --- the loop -------------------------------------------------------------------------------------
@@ -93,6 +97,7 @@ class Supervisor:
                 self.idle(engine)
         for engine_id in set(self.running) - seen:  # its row was deleted (admin): nothing may use it
             self.running.pop(engine_id).process.stop()
+            self.release_gpu(engine_id)
 
     # --- one engine that is wanted -----------------------------------------------------------------
     def ensure(self, engine: Engine, wanted: list[Deployment]) -> None:
@@ -204,10 +209,13 @@ class Supervisor:
     def start(self, engine: Engine, wanted: list[Deployment]) -> None:
         if not Engine.objects.filter(pk=engine.pk, host__in=["", self.host]).update(host=self.host):
             return  # another supervisor claimed it
+        if not self.hold_gpu(engine, wanted):
+            return
         try:
             launch = self.launch_for(engine, wanted)
             argv = launch.argv()
         except (OSError, ValueError) as exc:
+            self.release_gpu(engine.pk)
             message = f"The engine cannot start: {exc}"
             Engine.objects.filter(pk=engine.pk).update(
                 status=EngineStatus.FAILED, error=message, restarts=settings.SERVING_MAX_RESTARTS + 1
@@ -236,6 +244,7 @@ class Supervisor:
         run = self.running.pop(engine.pk)
         run.process.stop(timeout=5)
         run.client.close()
+        self.release_gpu(engine.pk)
         tail = log_tail(run.process.log_path)
         last_lines = "\n".join(tail.strip().splitlines()[-5:])
         restarts = engine.restarts + 1
@@ -271,6 +280,7 @@ class Supervisor:
         run = self.running.pop(engine.pk)
         run.process.stop()
         run.client.close()
+        self.release_gpu(engine.pk)
         Engine.objects.filter(pk=engine.pk).update(
             status=EngineStatus.STOPPED,
             pid=None,
@@ -288,6 +298,7 @@ class Supervisor:
             if engine.model_name in command_line(engine.pid):
                 kill_group(engine.pid)
             self.forget(engine)
+        clear_serving_holds(self.host)  # whatever the earlier supervisor held, it holds no more
 
     def shutdown(self) -> None:
         """Stop every engine at once (SIGTERM to all, then wait), so stopping takes one engine's time."""
@@ -297,6 +308,7 @@ class Supervisor:
         for engine_id, run in running.items():
             run.process.stop()
             run.client.close()
+            self.release_gpu(engine_id)
             engine = Engine.objects.filter(pk=engine_id).first()
             if engine is not None:
                 self.forget(engine)
@@ -309,6 +321,29 @@ class Supervisor:
             "pk", flat=True
         ):
             mark_starting(deployment_id, "The serving supervisor restarted.")
+
+    # --- the GPU an engine runs on, shared with training (gpu_workers.serving_holds) -----------------
+    def hold_gpu(self, engine: Engine, wanted: list[Deployment]) -> bool:
+        """Hold the engine's GPU against training jobs; False (and a note) while a job is using it."""
+        if engine.device == "cpu" or engine.pk in self.holding:
+            return True
+        index = int(engine.device)
+        waiting = hold_for_serving(self.host, index)
+        if waiting is None:
+            self.holding[engine.pk] = index
+            Engine.objects.filter(pk=engine.pk, error__startswith=GPU_WAIT).update(error="")
+            return True
+        Engine.objects.filter(pk=engine.pk).update(error=waiting)
+        Deployment.objects.filter(pk__in=[d.pk for d in wanted], status=DeploymentStatus.STARTING).update(
+            error=waiting
+        )
+        self.retry_at[engine.pk] = time.monotonic() + GPU_RETRY_SECONDS
+        return False
+
+    def release_gpu(self, engine_id: int) -> None:
+        index = self.holding.pop(engine_id, None)
+        if index is not None:
+            release_for_serving(self.host, index)
 
     # --- housekeeping --------------------------------------------------------------------------------
     def log_path(self, engine: Engine):

@@ -3,7 +3,8 @@
 A completion through the gateway should cost little more than calling the engine itself, so ``/v1/`` does
 not go through Django's request cycle: no middleware chain (sessions, CSRF, messages, static files; the
 synchronous ones each cost a thread hop under ASGI), no ``HttpRequest``. This application reads the body
-(within ``DATA_UPLOAD_MAX_MEMORY_SIZE``), checks the Host header against ``ALLOWED_HOSTS``, and calls the
+(within ``DATA_UPLOAD_MAX_MEMORY_SIZE``), checks the Host header against ``ALLOWED_HOSTS``, sends HSTS over
+HTTPS as Django's SecurityMiddleware would (``SECURE_HSTS_*``, ``SECURE_PROXY_SSL_HEADER``), and calls the
 same ``handlers.handle`` as the Django views. Its one database trip runs on asgiref's shared sync thread,
 as Django's own ORM calls under ASGI do, and keeps that thread's connection open between requests (a broken
 one is replaced and the call retried once).
@@ -59,6 +60,30 @@ def _allowed_hosts() -> list[str]:
     return allowed
 
 
+def _is_secure(scope) -> bool:
+    """HTTPS, directly or (with SECURE_PROXY_SSL_HEADER) behind a TLS-terminating proxy, as Django decides."""
+    if scope.get("scheme") == "https":
+        return True
+    if not settings.SECURE_PROXY_SSL_HEADER:
+        return False
+    name, value = settings.SECURE_PROXY_SSL_HEADER
+    wanted = name.removeprefix("HTTP_").replace("_", "-").lower().encode("latin-1")
+    for header, given in scope["headers"]:
+        if header.lower() == wanted:
+            return given.decode("latin-1").split(",", 1)[0].strip() == value
+    return False
+
+
+def _hsts() -> str:
+    """What Django's SecurityMiddleware sends (the gateway does not run Django's middleware)."""
+    value = f"max-age={settings.SECURE_HSTS_SECONDS}"
+    if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        value += "; includeSubDomains"
+    if settings.SECURE_HSTS_PRELOAD:
+        value += "; preload"
+    return value
+
+
 class TooLarge(Exception):
     pass
 
@@ -72,6 +97,8 @@ class GatewayApplication:
         except Exception:  # noqa: BLE001 - a bug must still answer in OpenAI's shape, and be logged
             logger.exception("gateway error on %s %s", scope.get("method"), scope.get("path"))
             answer = GatewayError(500, "The gateway failed; try again.", type="server_error").answer()
+        if settings.SECURE_HSTS_SECONDS and _is_secure(scope):
+            answer.headers["Strict-Transport-Security"] = _hsts()
         await send({"type": "http.response.start", "status": answer.status, "headers": answer.header_list()})
         if answer.stream is None:
             await send({"type": "http.response.body", "body": answer.body})

@@ -150,3 +150,45 @@ def test_a_queued_job_says_what_it_waits_for(client, alice_api, org_a, alice, ti
 
     # Not waiting at all.
     assert waiting_reason(TrainingJob.objects.get(pk=running.pk)) is None
+
+
+def test_training_and_serving_never_share_a_gpu(org_a, alice, tiny_model, qa_data):
+    from gpu_workers.scheduler import schedule, waiting_reason
+    from serving_app import services as serving
+    from serving_app.supervisor import Supervisor
+
+    gpu0 = Device.objects.create(
+        host=host_name(), kind="gpu", index=0, name="GPU", memory_total_mb=81559, heartbeat_at=timezone.now()
+    )
+    training = submit(org_a, alice, qa_data, tiny_model, "on-gpu-0", devices="0")
+    assert placed(training) == [True]
+
+    # An engine for GPU 0 waits while the job holds it, and says so (without naming the job).
+    deployment = serving.publish(org_a, base_model=tiny_model, engine="builtin", device="0")
+    engine = deployment.engine
+    supervisor = Supervisor(host_name())
+    supervisor.start(engine, [deployment])
+    assert supervisor.running == {}
+    engine.refresh_from_db()
+    deployment.refresh_from_db()
+    assert engine.error.startswith("Waiting for GPU 0: a training job is using it")
+    assert deployment.error == engine.error and "on-gpu-0" not in engine.error
+
+    # Once the job is gone the engine takes the GPU, and jobs wait for it instead.
+    free(training)
+    supervisor.start(engine, [deployment])
+    try:
+        assert engine.pk in supervisor.running
+        gpu0.refresh_from_db()
+        assert gpu0.serving_holds == 1 and gpu0.leased_job_id is None
+        engine.refresh_from_db()
+        assert engine.error == ""
+        waiting = submit(org_a, alice, qa_data, tiny_model, "after-serving", devices="0")
+        assert placed(waiting) == [False]
+        assert "(1 serving published models)" in waiting_reason(waiting)
+    finally:
+        supervisor.shutdown()
+    gpu0.refresh_from_db()
+    assert gpu0.serving_holds == 0
+    schedule()
+    assert placed(waiting) == [True]

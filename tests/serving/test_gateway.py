@@ -341,3 +341,17 @@ def test_the_one_statement_lookup_agrees_with_the_orm(deployment, org_a, org_b):
     with pytest.raises(routing.GatewayError) as forged:
         routing.authenticate_and_resolve(f"Bearer {wrong_secret}", "qa-plain")
     assert forged.value.status == 401
+
+
+def test_the_lean_gateway_sends_hsts_over_https_as_django_would(settings):
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    behind_tls = async_to_sync(call_asgi)(
+        application, "GET", "/v1/models", headers={"X-Forwarded-Proto": "https"}
+    )
+    assert behind_tls["Strict-Transport-Security"] == "max-age=3600; includeSubDomains"
+    plain = async_to_sync(call_asgi)(application, "GET", "/v1/models")
+    assert "strict-transport-security" not in plain.headers
+    page = Client().get("/login/", headers={"X-Forwarded-Proto": "https"})
+    assert page["Strict-Transport-Security"] == behind_tls["Strict-Transport-Security"]
