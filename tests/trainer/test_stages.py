@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
+import torch
 from transformers import AutoModelForCausalLM
 
 
@@ -136,6 +138,29 @@ def test_resume_continues_step_numbers(tiny_model, tmp_path, qa_rows, write_json
     assert second.report["resumed_from"].endswith("checkpoint-4")
     assert second.report["global_step"] == 8
     assert [e["step"] for e in second.of_type("checkpoint")] == [6, 8]
+
+
+def test_resuming_from_the_last_steps_checkpoint_trains_no_step_more(
+    tiny_model, tmp_path, qa_rows, write_jsonl, make_spec, run_spec
+):
+    from safetensors.torch import load_file
+
+    train_file = write_jsonl(tmp_path / "qa.jsonl", qa_rows)
+    hp = {"max_steps": 4, "logging_steps": 1, "save_strategy": "steps", "save_steps": 2}
+    spec = make_spec(tiny_model, tmp_path / "out", train_file, method="lora", hyperparameters=hp)
+    run_spec(spec)
+    final = load_file(tmp_path / "out" / "checkpoint-4" / "adapter_model.safetensors")
+
+    # The worker died after the last checkpoint, before the job was recorded as done: it runs again.
+    again = run_spec(dataclasses.replace(spec, resume_from_checkpoint="latest"))
+    assert again.of_type("metric") == [] and again.of_type("checkpoint") == []
+    assert again.report["global_step"] == 4 and again.report["resumed_from"].endswith("checkpoint-4")
+    assert not (tmp_path / "out" / "checkpoint-5").exists()
+    saved = load_file(tmp_path / "out" / "adapter_model.safetensors")
+    assert saved.keys() == final.keys()
+    assert all(torch.equal(saved[name], final[name]) for name in final), (
+        "the checkpoint's weights are the output"
+    )
 
 
 def test_bad_dataset_file_is_reported_with_its_line(tiny_model, tmp_path, make_spec):

@@ -220,7 +220,32 @@ def build_trainer(
     )
 
 
-def _train(trainer, resume: str | None) -> None:
+def finished_at_checkpoint(trainer, resume: str | None) -> bool:
+    """The checkpoint to resume from was taken at the run's last step (``max_steps``): nothing is left.
+
+    HF's Trainer would still train one more step from it (it skips the batches already seen, then takes
+    the next before it checks the budget). Epoch budgets do not have that problem.
+    """
+    if not resume or trainer.args.max_steps <= 0:
+        return False
+    try:
+        state = json.loads((Path(resume) / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return int(state.get("global_step") or 0) >= trainer.args.max_steps
+
+
+def _train(trainer, resume: str | None, emitter: EventEmitter) -> None:
+    if finished_at_checkpoint(trainer, resume):
+        from transformers import TrainerState
+
+        # The weights and the step count of the finished run, without a step more.
+        trainer._load_from_checkpoint(resume)  # noqa: SLF001 - what train() itself calls to resume
+        trainer.state = TrainerState.load_from_json(str(Path(resume) / "trainer_state.json"))
+        emitter.log(
+            f"{Path(resume).name} is the last step ({trainer.state.global_step}): nothing left to train"
+        )
+        return
     try:
         trainer.train(resume_from_checkpoint=resume)
     except torch.cuda.OutOfMemoryError as exc:
@@ -262,7 +287,7 @@ def run_job(spec: JobSpec, emitter: EventEmitter | None = None) -> dict[str, Any
         f"{spec.method} {spec.stage} on {'GPU' if where.on_gpu else 'CPU'}: "
         f"{trainable:,} of {total:,} parameters trainable" + (f"; resuming from {resume}" if resume else "")
     )
-    _train(trainer, resume)
+    _train(trainer, resume, emitter)
 
     output_dir = Path(spec.output_dir)
     is_adapter = spec.method in ("lora", "qlora")
