@@ -16,9 +16,15 @@ from training_app.models import JobEvent, TrainingJob
 
 
 class EventRecorder:
-    def __init__(self, job_id: int, note: Callable[[str], None]):
+    def __init__(
+        self,
+        job_id: int,
+        note: Callable[[str], None],
+        on_checkpoint: Callable[[Path, int], None] | None = None,
+    ):
         self.job_id = job_id
         self.note = note  # keeps a line for the tail shown when the run fails
+        self.on_checkpoint = on_checkpoint  # a new checkpoint on disk (it is copied to storage)
         self.done = False
         self.error_reason = ""
         steps = JobEvent.objects.filter(job_id=job_id, type="metric").values_list("payload__step", flat=True)
@@ -49,6 +55,8 @@ class EventRecorder:
         elif kind == "checkpoint":
             job.update(last_checkpoint_step=event.get("step"))
             record_event(self.job_id, "checkpoint", event)
+            if self.on_checkpoint is not None and event.get("path") and event.get("step"):
+                self.on_checkpoint(Path(event["path"]), int(event["step"]))
         elif kind == "eval":
             job.update(report=event.get("report") or {})
             record_event(self.job_id, "eval", event)

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from gpu_workers import conf
+from gpu_workers import checkpoints, conf
 from gpu_workers.devices import host_name
 from gpu_workers.live import push_devices
 from gpu_workers.models import Device, DeviceKind, DeviceStatus
@@ -93,6 +93,7 @@ class JobRunner:
         self.lease_token = lease_token
         self.recorder: EventRecorder | None = None
         self.trainer: TrainerProcess | None = None
+        self.uploader: checkpoints.CheckpointUploader | None = None
         self.pending: collections.deque[str] = collections.deque()  # read from the trainer, not yet recorded
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -124,6 +125,8 @@ class JobRunner:
         finally:
             if self.trainer is not None and self.trainer.running():
                 self.trainer.stop()  # a cold shutdown (SystemExit) or a runner bug: never leave it behind
+            if self.uploader is not None and self.uploader.is_alive():
+                self.uploader.close(wait=False)
             keeper.done.set()
             keeper.join(timeout=5)
             logger.info("job %s: runner done", self.job_id)
@@ -141,6 +144,19 @@ class JobRunner:
             self.log(
                 f"Stopped trainer {leftover} that a lost run of this job had left running.", level="warning"
             )
+        if checkpoints.enabled():
+            try:
+                fetched = checkpoints.fetch_newer(job, output_dir)
+            except Exception as exc:  # noqa: BLE001 - storage trouble: resume from what this disk has
+                logger.warning("job %s: could not fetch its stored checkpoint", self.job_id, exc_info=True)
+                self.log(
+                    f"Could not fetch the stored checkpoint ({exc}); using this disk's.", level="warning"
+                )
+                fetched = None
+            if fetched:
+                self.log(
+                    f"Fetched checkpoint-{fetched} from storage: the run that wrote it was on another host."
+                )
         spec = self._build_spec(job, devices, work_dir, output_dir)
         spec_path = spec.save(work_dir / "spec.json")
         if self.recorder.catch_up(work_dir / "events.jsonl"):
@@ -148,6 +164,13 @@ class JobRunner:
                 "The previous run had finished training before its worker was lost: uploading its output."
             )
             return self._finish_succeeded(job, output_dir)
+        if checkpoints.enabled():
+            self.uploader = checkpoints.CheckpointUploader(checkpoints.storage_prefix(job))
+            self.uploader.start()
+            self.recorder.on_checkpoint = self.uploader.submit
+            newest = checkpoints.local_step(output_dir)  # a lost run's newest, perhaps not stored yet
+            if newest:
+                self.uploader.submit(output_dir / f"checkpoint-{newest}", newest)
         gpus = [d for d in devices if d.kind == DeviceKind.GPU]
         self.trainer = TrainerProcess(
             self._command(spec_path, devices),
@@ -161,6 +184,11 @@ class JobRunner:
         if self._still_mine() or self._status() == JobStatus.CANCELLED:  # not a replaced run's
             for line in [*self.pending, *last_lines]:  # in order: a gap would hide steps from a resume
                 self.recorder.handle(line)
+        if self.uploader is not None:
+            # A run stopped for a shutdown, or one whose trainer failed, is resumed later, maybe on another
+            # host: its newest checkpoint is stored before the devices are given back. A finished,
+            # cancelled or replaced run's is not waited for.
+            self.uploader.close(wait=interrupted == "shutdown" or (not interrupted and returncode != 0))
         if interrupted:
             return self._interrupted(interrupted)
         if returncode == 0 and self.recorder.done:
@@ -322,6 +350,8 @@ class JobRunner:
             )
         except Conflict:
             return self._status()  # cancelled in the last instant: keep the cancel
+        if checkpoints.enabled():
+            checkpoints.delete_stored(job)  # the output is stored; nothing will resume from them
         return JobStatus.SUCCEEDED
 
     def _finish_failed(self, reason: str) -> None:

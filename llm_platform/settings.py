@@ -155,6 +155,8 @@ MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 1024)
 INLINE_INGEST_MAX_MB = env_int("INLINE_INGEST_MAX_MB", 20)
 # A background-processed dataset unchanged this long with no live RQ job is queued again (the reconciler).
 DATASET_STALL_SECONDS = env_int("DATASET_STALL_SECONDS", 120)
+# Checkpoints are copied to storage as they are written, so a job resumes on any host.
+CHECKPOINTS_IN_STORAGE = env_bool("CHECKPOINTS_IN_STORAGE", True)
 MAX_LINE_KB = env_int("MAX_LINE_KB", 1024)
 
 # --- Workers: heartbeats, leases, and how often a job whose worker died is retried ---

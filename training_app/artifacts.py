@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.core.files import File
@@ -35,6 +36,10 @@ def delete_artifacts(prefix: str) -> None:
             default_storage.delete(f"{directory}/{file_name}")
         for sub in dirs:
             walk(f"{directory}/{sub}")
+        try:  # on a local disk the emptied directory goes too (object stores have none)
+            os.rmdir(default_storage.path(directory))
+        except (NotImplementedError, OSError):
+            pass
 
     try:
         walk(prefix)

@@ -199,9 +199,9 @@ def delete_job(job: TrainingJob) -> None:
     """Refused while running, queued or published; removes the job's stored artifacts too."""
     if job.status in (*ACTIVE_STATUSES, JobStatus.PUBLISHED):
         raise Conflict(f"Cannot delete a job that is {job.status}: cancel or unpublish it first.")
-    from training_app.artifacts import delete_artifacts
+    from training_app.artifacts import delete_artifacts, job_prefix
 
-    prefix = job.artifacts_prefix
+    prefix = job.artifacts_prefix or job_prefix(job)  # stored checkpoints too, for a job that never finished
     with transaction.atomic():
         deleted, _ = (
             TrainingJob.objects.filter(pk=job.pk)

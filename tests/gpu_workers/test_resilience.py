@@ -197,3 +197,36 @@ def test_a_worker_killed_for_good_is_detected_and_its_job_resumes_on_another_slo
     steps = metric_steps(job.pk)
     assert steps == list(range(1, 151)), step_problems(steps, 150)
     assert Device.objects.get(index=0).leased_job is None
+
+
+def test_a_job_moved_to_a_host_without_its_checkpoints_resumes_from_storage(
+    workers, org_a, alice, tiny_model, qa_data, settings
+):
+    from gpu_workers.checkpoints import storage_prefix, stored_manifest
+
+    job = submit(org_a, alice, qa_data, tiny_model, "mover", **{**LONG, "max_steps": 1000, "save_steps": 20})
+    prefix = storage_prefix(job)
+    worker = workers.start("cpu")
+    step = checkpointed_after(job.pk, 0)
+    wait_for(
+        lambda: (stored_manifest(prefix) or {}).get("step", 0) >= step,
+        timeout=60,
+        message="the checkpoint to reach storage",
+    )
+    os.killpg(worker.pid, signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
+    wait_status(job.pk, [JobStatus.QUEUED])
+    stored = stored_manifest(prefix)["step"]
+    assert step <= stored < 1000, "stopped too late to test a resume"
+
+    # The next host has none of this job's files: only storage has its checkpoint.
+    shutil.rmtree(Path(settings.WORK_DIR) / "jobs" / str(job.uid))
+    workers.start("cpu")
+    job = wait_status(job.pk, [JobStatus.SUCCEEDED, JobStatus.FAILED])
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    logs = list(JobEvent.objects.filter(job=job, type="log").values_list("payload__message", flat=True))
+    assert f"Fetched checkpoint-{stored} from storage: the run that wrote it was on another host." in logs
+    assert any("resuming from" in m and m.endswith(f"checkpoint-{stored}") for m in logs), logs
+    steps = metric_steps(job.pk)
+    assert steps == list(range(1, 1001)), step_problems(steps, 1000)
+    assert stored_manifest(prefix) is None, "a finished job's checkpoints are removed from storage"

@@ -1,0 +1,147 @@
+"""Checkpoints in storage as well as on the worker's disk, so a job resumes on any host.
+
+While a job trains, each new complete checkpoint is copied to storage (``<job prefix>/checkpoints/``) by a
+thread beside the runner; only the newest is kept, and a manifest written last says which one is whole.
+A run that finds no local checkpoint as new as the stored one (the job moved to another host, or this
+host's disk was wiped) fetches it first, so the trainer resumes from it instead of starting over.
+Set ``CHECKPOINTS_IN_STORAGE=false`` to keep checkpoints on the worker's disk only (large full
+fine-tunes on slow storage).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from training_app.artifacts import delete_artifacts, job_prefix, upload_directory
+from training_app.trainer.train import CHECKPOINT_DIR, complete_checkpoint
+
+logger = logging.getLogger(__name__)
+MANIFEST = "latest.json"
+
+
+def enabled() -> bool:
+    return bool(settings.CHECKPOINTS_IN_STORAGE)
+
+
+def storage_prefix(job) -> str:
+    return f"{job_prefix(job)}/checkpoints"
+
+
+def stored_manifest(prefix: str) -> dict | None:
+    """``{"step", "files"}`` of the newest stored checkpoint, or None."""
+    name = f"{prefix}/{MANIFEST}"
+    try:
+        if not default_storage.exists(name):
+            return None
+        with default_storage.open(name, "rb") as handle:
+            manifest = json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and isinstance(manifest.get("step"), int) else None
+
+
+def local_step(output_dir: Path) -> int:
+    """The step of the newest whole checkpoint on this disk (0 when none)."""
+    steps = [
+        int(match.group(1))
+        for child in (output_dir.iterdir() if output_dir.is_dir() else [])
+        if (match := CHECKPOINT_DIR.match(child.name)) and complete_checkpoint(child)
+    ]
+    return max(steps, default=0)
+
+
+def fetch_newer(job, output_dir: Path) -> int | None:
+    """Copy the stored checkpoint here when it is newer than any on this disk; returns its step."""
+    manifest = stored_manifest(storage_prefix(job))
+    if manifest is None or manifest["step"] <= local_step(output_dir):
+        return None
+    step = manifest["step"]
+    target = output_dir / f"checkpoint-{step}"
+    partial = output_dir / f".checkpoint-{step}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        for entry in manifest["files"]:
+            relative = Path(entry["path"])
+            if relative.is_absolute() or ".." in relative.parts:
+                raise ValueError(f"unsafe path in the checkpoint manifest: {entry['path']!r}")
+            destination = partial / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with default_storage.open(entry["name"], "rb") as source, destination.open("wb") as sink:
+                shutil.copyfileobj(source, sink, length=1024 * 1024)
+        if not complete_checkpoint(partial):
+            raise ValueError("the stored checkpoint is incomplete")
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(partial, target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return step
+
+
+def delete_stored(job) -> None:
+    delete_artifacts(storage_prefix(job))
+
+
+class CheckpointUploader(threading.Thread):
+    """Copies checkpoints to storage one at a time, newest first: a newer one replaces one still waiting."""
+
+    def __init__(self, prefix: str):
+        super().__init__(name=f"checkpoints-{prefix}", daemon=True)
+        self.prefix = prefix
+        self.pending: tuple[int, Path] | None = None
+        self.stored_step = (stored_manifest(prefix) or {}).get("step", 0)
+        self.closing = False
+        self.condition = threading.Condition()
+
+    def submit(self, path: Path, step: int) -> None:
+        with self.condition:
+            if self.closing or step <= self.stored_step:
+                return
+            if self.pending is None or step > self.pending[0]:
+                self.pending = (step, path)
+            self.condition.notify()
+
+    def close(self, *, wait: bool, timeout: float | None = None) -> None:
+        """No more checkpoints; with ``wait`` the one waiting is still stored (the next host needs it)."""
+        with self.condition:
+            self.closing = True
+            if not wait:
+                self.pending = None
+            self.condition.notify()
+        self.join(timeout)
+
+    def run(self) -> None:
+        while True:
+            with self.condition:
+                while self.pending is None and not self.closing:
+                    self.condition.wait()
+                if self.pending is None:
+                    return
+                step, path = self.pending
+                self.pending = None
+            try:
+                self.store(step, path)
+            except Exception:  # noqa: BLE001 - the local copy still serves a resume on this host
+                logger.warning("could not store checkpoint %s of %s", step, self.prefix, exc_info=True)
+
+    def store(self, step: int, path: Path) -> None:
+        if not complete_checkpoint(path):
+            return  # rotated away (save_total_limit) or half-written: a newer one follows
+        files = upload_directory(path, f"{self.prefix}/checkpoint-{step}", skip=())
+        manifest = json.dumps({"step": step, "files": files}).encode()
+        name = f"{self.prefix}/{MANIFEST}"
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        default_storage.save(name, ContentFile(manifest))
+        previous, self.stored_step = self.stored_step, step
+        if previous:
+            delete_artifacts(f"{self.prefix}/checkpoint-{previous}")
+        logger.info("stored checkpoint %s of %s", step, self.prefix)
