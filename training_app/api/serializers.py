@@ -41,9 +41,6 @@ class TrainingJobSerializer(serializers.ModelSerializer):
     base_model_name = serializers.CharField(source="base_model.name", read_only=True)
     datasets = JobDatasetSerializer(source="job_datasets", many=True, read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
-    waiting_for = serializers.SerializerMethodField(
-        help_text="Why a queued job has not started (no such devices, quota, busy devices); null otherwise."
-    )
 
     class Meta:
         model = TrainingJob
@@ -74,8 +71,19 @@ class TrainingJobSerializer(serializers.ModelSerializer):
             "report",
             "error",
             "worker",
-            "waiting_for",
         ]
+        read_only_fields = fields
+
+
+class TrainingJobDetailSerializer(TrainingJobSerializer):
+    """One job: also why it waits, if it is queued (a few queries: not on every row of a list)."""
+
+    waiting_for = serializers.SerializerMethodField(
+        help_text="Why a queued job has not started (no such devices, quota, busy devices); null otherwise."
+    )
+
+    class Meta(TrainingJobSerializer.Meta):
+        fields = [*TrainingJobSerializer.Meta.fields, "waiting_for"]
         read_only_fields = fields
 
     def get_waiting_for(self, job: TrainingJob) -> str | None:

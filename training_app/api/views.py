@@ -17,6 +17,7 @@ from training_app.api.serializers import (
     JobCreateSerializer,
     JobEventSerializer,
     RenameSerializer,
+    TrainingJobDetailSerializer,
     TrainingJobSerializer,
 )
 from training_app.logs import log_lines
@@ -69,7 +70,10 @@ class TrainingJobViewSet(
     queryset = TrainingJob.objects.select_related("base_model", "created_by").prefetch_related(
         "job_datasets__dataset"
     )
-    serializer_class = TrainingJobSerializer
+    serializer_class = TrainingJobDetailSerializer
+
+    def get_serializer_class(self):
+        return TrainingJobSerializer if self.action == "list" else TrainingJobDetailSerializer
 
     def get_queryset(self):
         queryset = super().get_queryset()
@@ -80,7 +84,7 @@ class TrainingJobViewSet(
             queryset = queryset.filter(name__icontains=params["search"])
         return queryset
 
-    @extend_schema(request=JobCreateSerializer, responses={201: TrainingJobSerializer})
+    @extend_schema(request=JobCreateSerializer, responses={201: TrainingJobDetailSerializer})
     def create(self, request):
         serializer = JobCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -103,33 +107,33 @@ class TrainingJobViewSet(
             seed=data["seed"],
             priority=data["priority"],
         )
-        return Response(TrainingJobSerializer(job).data, status=status.HTTP_201_CREATED)
+        return Response(TrainingJobDetailSerializer(job).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance):
         services.delete_job(instance)
 
     def _answer(self, job):
         job = self.get_queryset().get(pk=job.pk)
-        return Response(TrainingJobSerializer(job).data)
+        return Response(TrainingJobDetailSerializer(job).data)
 
-    @extend_schema(request=None, responses=TrainingJobSerializer)
+    @extend_schema(request=None, responses=TrainingJobDetailSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         return self._answer(services.cancel_job(self.get_object()))
 
-    @extend_schema(request=None, responses=TrainingJobSerializer)
+    @extend_schema(request=None, responses=TrainingJobDetailSerializer)
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         return self._answer(services.retry_job(self.get_object()))
 
-    @extend_schema(request=RenameSerializer, responses=TrainingJobSerializer)
+    @extend_schema(request=RenameSerializer, responses=TrainingJobDetailSerializer)
     @action(detail=True, methods=["post"])
     def rename(self, request, pk=None):
         serializer = RenameSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         return self._answer(services.rename_job(self.get_object(), serializer.validated_data["name"]))
 
-    @extend_schema(request=RenameSerializer, responses={201: TrainingJobSerializer})
+    @extend_schema(request=RenameSerializer, responses={201: TrainingJobDetailSerializer})
     @action(detail=True, methods=["post"])
     def clone(self, request, pk=None):
         serializer = RenameSerializer(data=request.data)
@@ -137,15 +141,15 @@ class TrainingJobViewSet(
         job = services.clone_job(
             self.get_object(), request.user if request.user.pk else None, serializer.validated_data["name"]
         )
-        return Response(TrainingJobSerializer(job).data, status=status.HTTP_201_CREATED)
+        return Response(TrainingJobDetailSerializer(job).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={202: TrainingJobSerializer})
+    @extend_schema(request=None, responses={202: TrainingJobDetailSerializer})
     @action(detail=True, methods=["post"])
     def export(self, request, pk=None):
         """Merge the LoRA adapter into full weights (in the background); they appear under merged/."""
         job = self.get_object()
         exports.request_merge(job)
-        return Response(TrainingJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        return Response(TrainingJobDetailSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=RenameSerializer, responses={201: BaseModelSerializer})
     @action(detail=True, methods=["post"], url_path="register-base")
