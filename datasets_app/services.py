@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import ProtectedError, Q
+from django.db.models import Q
 from django.http import FileResponse
 from django.utils import timezone
 
@@ -200,7 +200,8 @@ def enqueue_processing(dataset: Dataset) -> None:
 
 
 def delete_dataset(dataset: Dataset, org, *, operator: bool = False) -> None:
-    """Delete a dataset and its stored files; refused while a queued or running job uses it.
+    """Delete a dataset and its stored files; refused while a queued or running job uses it. Finished jobs
+    keep its name and version in their record (and can no longer be retried or cloned as they are).
 
     Only the owning organization (or an operator) may delete; a preset seen by another org is read-only.
     """
@@ -217,14 +218,8 @@ def delete_dataset(dataset: Dataset, org, *, operator: bool = False) -> None:
             "cancel them or wait until they finish."
         )
     files = [dataset.original_file.name, dataset.normalised_file.name]
-    try:
-        with transaction.atomic():
-            dataset.delete()
-    except ProtectedError as exc:
-        jobs = sorted({use.job.name for use in exc.protected_objects})
-        raise Conflict(
-            f'"{dataset.name}" is the recorded training data of jobs ({", ".join(jobs)}); delete them first.'
-        ) from None
+    with transaction.atomic():
+        dataset.delete()  # finished jobs keep its name and version (hash) in their record
     transaction.on_commit(lambda: delete_files(files))
 
 

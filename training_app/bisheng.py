@@ -73,7 +73,11 @@ def job_to_bisheng(job: TrainingJob) -> dict:
         "reason": job.error,
         "extra_params": extra,
         "train_data": [
-            {"name": jd.dataset.name, "url": f"dataset://{jd.dataset.uid}", "num": jd.num_samples}
+            {
+                "name": jd.name,
+                "url": f"dataset://{jd.dataset.uid}" if jd.dataset else None,
+                "num": jd.num_samples,
+            }
             for jd in job.job_datasets.select_related("dataset")
         ],
         "report": job.report or None,

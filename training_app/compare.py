@@ -36,7 +36,7 @@ def job_ids_from(query) -> list[int]:
 def settings_of(job: TrainingJob) -> dict[str, object]:
     """A job's settings as a person compares them: what it trains, on what data, and how."""
     datasets = ", ".join(
-        f"{use.dataset.name}" + (f" ({use.num_samples} rows)" if use.num_samples else "")
+        use.shown_name + (f" ({use.num_samples} rows)" if use.num_samples else "")
         for use in job.job_datasets.all()
     )
     return {

@@ -165,7 +165,13 @@ class JobDataset(models.Model):
     """A dataset a job trains on, with how much of it, and the version (hash) it used."""
 
     job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="job_datasets")
-    dataset = models.ForeignKey("datasets.Dataset", on_delete=models.PROTECT, related_name="job_uses")
+    # A finished job's dataset may be deleted: the record keeps its name and version (hash).
+    dataset = models.ForeignKey(
+        "datasets.Dataset", null=True, blank=True, on_delete=models.SET_NULL, related_name="job_uses"
+    )
+    dataset_name = models.CharField(
+        max_length=200, blank=True, help_text="The dataset's name at job creation."
+    )
     num_samples = models.PositiveIntegerField(null=True, blank=True)
     ratio = models.FloatField(null=True, blank=True, help_text="Share of the mix, 0-1.")
     dataset_sha256 = models.CharField(max_length=64, blank=True)
@@ -175,7 +181,16 @@ class JobDataset(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"{self.dataset} in {self.job}"
+        return f"{self.name} in {self.job}"
+
+    @property
+    def name(self) -> str:
+        return self.dataset.name if self.dataset is not None else self.dataset_name
+
+    @property
+    def shown_name(self) -> str:
+        """For pages: says when the dataset is gone."""
+        return self.name if self.dataset is not None else f"{self.dataset_name} (deleted)"
 
 
 class JobEvent(models.Model):

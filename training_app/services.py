@@ -147,6 +147,7 @@ def create_job(
                 JobDataset.objects.create(
                     job=job,
                     dataset=choice.dataset,
+                    dataset_name=choice.dataset.name,
                     num_samples=choice.num_samples,
                     ratio=choice.ratio,
                     dataset_sha256=choice.dataset.sha256,
@@ -178,8 +179,17 @@ def cancel_job(job: TrainingJob, reason: str = "cancelled by a user") -> Trainin
     return job
 
 
+def _deleted_datasets(job: TrainingJob) -> list[str]:
+    return sorted(job.job_datasets.filter(dataset__isnull=True).values_list("dataset_name", flat=True))
+
+
 def retry_job(job: TrainingJob) -> TrainingJob:
     """Failed or cancelled -> queued; the runner resumes from the newest checkpoint when there is one."""
+    gone = _deleted_datasets(job)
+    if gone:
+        raise Conflict(
+            f"Its training data was deleted ({', '.join(gone)}): create a new job with other datasets."
+        )
     job = transition(job, JobStatus.QUEUED, reason="retried", error="")
     _schedule_on_commit(job)
     return job
@@ -216,6 +226,12 @@ def delete_job(job: TrainingJob) -> None:
 
 def clone_job(job: TrainingJob, user, new_name: str) -> TrainingJob:
     """A new queued job with the same model, data and settings."""
+    gone = _deleted_datasets(job)
+    if gone:
+        raise DomainError(
+            f"Its training data was deleted ({', '.join(gone)}): create a new job with other datasets.",
+            fields={"datasets": f"deleted: {', '.join(gone)}"},
+        )
     return create_job(
         job.organization,
         user,

@@ -102,20 +102,22 @@ def _target(row: dict, *, base: bool = False) -> Target:
 # The hot path: a completion's key and model in one statement. Django's ORM would spend more CPU building
 # the two queries than the database spends answering them, so the SQL is built once from the models'
 # metadata (names follow the models) and sent as it is; ``target_of`` is the same answer from ORM objects.
+# Each column: (its key in the row ``_target`` reads, table alias, field); aliases k: the API key,
+# d: the deployment, b: its base model, e: its engine.
 _HOT_COLUMNS = (
-    "key_id",
-    "key_hash",
-    "organization_id",
-    "pk",
-    "name",
-    "status",
-    "error",
-    "engine_name",
-    "base_model__name",
-    "engine__status",
-    "engine__base_url",
-    "engine__api_key",
-    "engine__model_name",
+    ("key_id", "k", "id"),
+    ("key_hash", "k", "key_hash"),
+    ("organization_id", "k", "organization"),
+    ("pk", "d", "id"),
+    ("name", "d", "name"),
+    ("status", "d", "status"),
+    ("error", "d", "error"),
+    ("engine_name", "d", "engine_name"),
+    ("base_model__name", "b", "name"),
+    ("engine__status", "e", "status"),
+    ("engine__base_url", "e", "base_url"),
+    ("engine__api_key", "e", "api_key"),
+    ("engine__model_name", "e", "model_name"),
 )
 
 
@@ -123,37 +125,23 @@ _HOT_COLUMNS = (
 def _hot_sql() -> str:
     from training_app.models import BaseModel
 
-    def table(model) -> str:
-        return connection.ops.quote_name(model._meta.db_table)
+    models = {"k": ApiKey, "d": Deployment, "b": BaseModel, "e": Engine}
 
-    def column(alias: str, model, field: str) -> str:
-        return f"{alias}.{connection.ops.quote_name(model._meta.get_field(field).column)}"
+    def table(alias: str) -> str:
+        return f"{connection.ops.quote_name(models[alias]._meta.db_table)} {alias}"
 
-    key, dep, base, engine = "k", "d", "b", "e"
-    selected = [
-        column(key, ApiKey, "id"),
-        column(key, ApiKey, "key_hash"),
-        column(key, ApiKey, "organization"),
-        column(dep, Deployment, "id"),
-        column(dep, Deployment, "name"),
-        column(dep, Deployment, "status"),
-        column(dep, Deployment, "error"),
-        column(dep, Deployment, "engine_name"),
-        column(base, BaseModel, "name"),
-        column(engine, Engine, "status"),
-        column(engine, Engine, "base_url"),
-        column(engine, Engine, "api_key"),
-        column(engine, Engine, "model_name"),
-    ]
+    def column(alias: str, field: str) -> str:
+        return f"{alias}.{connection.ops.quote_name(models[alias]._meta.get_field(field).column)}"
+
+    selected = ", ".join(column(alias, field) for _, alias, field in _HOT_COLUMNS)
     # Only names from the models' metadata are formatted in; the values are parameters.
     return (
-        f"SELECT {', '.join(selected)} FROM {table(ApiKey)} {key}"  # noqa: S608
-        f" LEFT JOIN {table(Deployment)} {dep} ON {column(dep, Deployment, 'organization')}"
-        f" = {column(key, ApiKey, 'organization')} AND {column(dep, Deployment, 'name')} = %s"
-        f" LEFT JOIN {table(BaseModel)} {base} ON {column(base, BaseModel, 'id')}"
-        f" = {column(dep, Deployment, 'base_model')}"
-        f" LEFT JOIN {table(Engine)} {engine} ON {column(engine, Engine, 'id')} = {column(dep, Deployment, 'engine')}"
-        f" WHERE {column(key, ApiKey, 'prefix')} = %s AND {column(key, ApiKey, 'revoked_at')} IS NULL"
+        f"SELECT {selected} FROM {table('k')}"  # noqa: S608
+        f" LEFT JOIN {table('d')} ON {column('d', 'organization')} = {column('k', 'organization')}"
+        f" AND {column('d', 'name')} = %s"
+        f" LEFT JOIN {table('b')} ON {column('b', 'id')} = {column('d', 'base_model')}"
+        f" LEFT JOIN {table('e')} ON {column('e', 'id')} = {column('d', 'engine')}"
+        f" WHERE {column('k', 'prefix')} = %s AND {column('k', 'revoked_at')} IS NULL"
     )
 
 
@@ -181,7 +169,7 @@ def authenticate_and_resolve(header: str, name) -> Target:
             cursor.execute(_hot_sql(), [name if isinstance(name, str) else "", prefix])
             found = cursor.fetchone()
         if found is not None and ApiKey.hash_matches(token, found[1]):
-            row = dict(zip(_HOT_COLUMNS, found, strict=True))
+            row = dict(zip((key for key, *_ in _HOT_COLUMNS), found, strict=True))
     if row is None:
         raise invalid_key()
     _touch(row["key_id"], row["key_hash"])

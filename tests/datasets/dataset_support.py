@@ -85,5 +85,7 @@ def make_job(org, dataset, *, status="queued", model_root: Path, name="job1"):
 
     base, _ = BaseModel.objects.get_or_create(name="tiny", defaults={"path": str(model_root / "tiny")})
     job = TrainingJob.objects.create(organization=org, name=name, base_model=base, status=status)
-    JobDataset.objects.create(job=job, dataset=dataset, dataset_sha256=dataset.sha256)
+    JobDataset.objects.create(
+        job=job, dataset=dataset, dataset_name=dataset.name, dataset_sha256=dataset.sha256
+    )
     return job

@@ -108,12 +108,38 @@ def test_delete_is_refused_while_a_queued_or_running_job_uses_it(
     job.status = "running"
     job.save()
     assert alice_api.delete(f"/api/datasets/{dataset.pk}/").status_code == 409
-    job.status = "succeeded"
-    job.save()
-    # A finished job still records the dataset as its training data (PROTECT): a clear 409, not a 500.
-    response = alice_api.delete(f"/api/datasets/{dataset.pk}/")
-    assert response.status_code == 409 and "recorded training data" in response.json()["error"]["message"]
     assert Dataset.objects.filter(pk=dataset.pk).exists()
+
+
+def test_a_dataset_of_finished_jobs_can_be_deleted_and_their_record_keeps_it(
+    alice_api, client, alice, org_a, dataset, settings, tmp_path
+):
+    settings.MODEL_ROOTS = [tmp_path / "models"]
+    job = make_job(org_a, dataset, status="failed", model_root=tmp_path / "models")
+    sha = dataset.sha256
+    assert alice_api.delete(f"/api/datasets/{dataset.pk}/").status_code == 204
+    assert not Dataset.objects.filter(pk=dataset.pk).exists()
+
+    record = alice_api.get(f"/api/jobs/{job.pk}/").json()["datasets"]
+    assert record == [
+        {
+            "dataset": None,
+            "name": dataset.name,
+            "num_samples": None,
+            "ratio": None,
+            "dataset_sha256": sha,
+            "placeholders": {},
+        }
+    ]
+    client.force_login(alice)
+    assert f"{dataset.name} (deleted)" in client.get(f"/training/{job.pk}/").content.decode()
+    # It cannot run again as it was: a clear answer, not a 500 and not a job without data.
+    retry = alice_api.post(f"/api/jobs/{job.pk}/retry/")
+    assert retry.status_code == 409 and dataset.name in retry.json()["error"]["message"]
+    clone = alice_api.post(f"/api/jobs/{job.pk}/clone/", {"name": "again"}, format="json")
+    assert clone.status_code == 400 and "datasets" in clone.json()["error"]["fields"]
+    job.refresh_from_db()
+    assert job.status == "failed" and not job.organization.jobs.filter(name="again").exists()
 
 
 def test_presets_are_visible_to_every_org_and_read_only(alice_api, charlie_api, vera_api, preset):

@@ -10,20 +10,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 from gpu_workers import checkpoints
-
-
-@pytest.fixture(autouse=True)
-def isolated_media(settings, tmp_path) -> Path:
-    root = tmp_path / "media"
-    root.mkdir()
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root)},
-        },
-    }
-    return root
+from tests.datasets.dataset_support import isolated_media  # noqa: F401 - storage in tmp_path
 
 
 def fake_checkpoint(root: Path, step: int, *, complete: bool = True) -> Path:

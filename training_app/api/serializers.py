@@ -30,7 +30,10 @@ class BaseModelSerializer(serializers.ModelSerializer):
 
 
 class JobDatasetSerializer(serializers.ModelSerializer):
-    name = serializers.CharField(source="dataset.name", read_only=True)
+    name = serializers.CharField(read_only=True, help_text="The dataset's name (kept if it was deleted).")
+    dataset = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="null once the dataset is deleted."
+    )
 
     class Meta:
         model = JobDataset
