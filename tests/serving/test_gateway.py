@@ -355,3 +355,30 @@ def test_the_lean_gateway_sends_hsts_over_https_as_django_would(settings):
     assert "strict-transport-security" not in plain.headers
     page = Client().get("/login/", headers={"X-Forwarded-Proto": "https"})
     assert page["Strict-Transport-Security"] == behind_tls["Strict-Transport-Security"]
+
+
+def test_a_stream_is_relayed_chunk_by_chunk_not_buffered():
+    from serving_app.gateway.answer import stream_answer
+    from serving_app.gateway.asgi import GatewayApplication
+
+    first_sent = asyncio.Event()
+    sent = []
+
+    async def engine_stream():
+        yield b"data: 1\n\n"
+        # The engine produces its second chunk only once the caller has the first one: a relay that
+        # buffered would wait here forever.
+        await asyncio.wait_for(first_sent.wait(), timeout=10)
+        yield b"data: [DONE]\n\n"
+
+    async def receive():
+        await asyncio.Event().wait()  # the caller stays
+
+    async def send(message):
+        sent.append(message)
+        if message.get("body") == b"data: 1\n\n":
+            first_sent.set()
+
+    async_to_sync(GatewayApplication.relay)(stream_answer(engine_stream()), receive, send)
+    assert [m["body"] for m in sent] == [b"data: 1\n\n", b"data: [DONE]\n\n", b""]
+    assert sent[-1].get("more_body", False) is False
