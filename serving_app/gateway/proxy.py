@@ -103,8 +103,16 @@ async def forward(target: Target, path: str, body: dict) -> Answer:
     if not stream:
         try:
             data = json.loads(await response.aread())
+        except ValueError:
+            data = None
         finally:
             await response.aclose()
+        if not isinstance(data, dict):
+            raise GatewayError(
+                502,
+                f"The engine of `{target.served_name}` gave an answer that is not JSON.",
+                type="server_error",
+            )
         data["model"] = target.served_name
         _record(target, data.get("usage"))
         return json_answer(data)

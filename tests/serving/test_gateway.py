@@ -10,7 +10,7 @@ import asyncio
 import json
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.test import Client, override_settings
 
 from llm_platform.asgi import application
@@ -382,3 +382,35 @@ def test_a_stream_is_relayed_chunk_by_chunk_not_buffered():
     async_to_sync(GatewayApplication.relay)(stream_answer(engine_stream()), receive, send)
     assert [m["body"] for m in sent] == [b"data: 1\n\n", b"data: [DONE]\n\n", b""]
     assert sent[-1].get("more_body", False) is False
+
+
+def test_an_engine_answering_garbage_is_a_502_not_a_crash(deployment, org_a):
+    async def garbage(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")
+        body = b"<html>not json</html>"
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+        )
+        await writer.drain()
+        writer.close()
+
+    async def ask_through_the_gateway():
+        server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        await sync_to_async(Engine.objects.filter(pk=deployment.engine_id).update)(
+            status=EngineStatus.READY, base_url=f"http://127.0.0.1:{port}", api_key="k"
+        )
+        await sync_to_async(services.mark_ready)(deployment.pk)
+        raw = json.dumps(ask("qa-plain")).encode()
+        headers = {
+            "Authorization": f"Bearer {await sync_to_async(key)(org_a)}",
+            "Content-Type": "application/json",
+        }
+        try:
+            return await call_asgi(application, "POST", "/v1/chat/completions", raw, headers)
+        finally:
+            server.close()
+
+    reply = async_to_sync(ask_through_the_gateway)()
+    error = reply.json()["error"]
+    assert reply.status_code == 502 and error["type"] == "server_error" and "not JSON" in error["message"]
