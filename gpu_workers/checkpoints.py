@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from training_app.artifacts import delete_artifacts, job_prefix, upload_directory
+from training_app.artifacts import delete_artifacts, download_files, job_prefix, upload_directory
 from training_app.trainer.train import CHECKPOINT_DIR, complete_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -69,14 +69,7 @@ def fetch_newer(job, output_dir: Path) -> int | None:
     partial = output_dir / f".checkpoint-{step}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        for entry in manifest["files"]:
-            relative = Path(entry["path"])
-            if relative.is_absolute() or ".." in relative.parts:
-                raise ValueError(f"unsafe path in the checkpoint manifest: {entry['path']!r}")
-            destination = partial / relative
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with default_storage.open(entry["name"], "rb") as source, destination.open("wb") as sink:
-                shutil.copyfileobj(source, sink, length=1024 * 1024)
+        download_files(manifest["files"], partial)
         if not complete_checkpoint(partial):
             raise ValueError("the stored checkpoint is incomplete")
         shutil.rmtree(target, ignore_errors=True)

@@ -11,11 +11,10 @@ import hashlib
 import json
 import os
 import shutil
-from pathlib import Path, PurePosixPath
-
-from django.core.files.storage import default_storage
+from pathlib import Path
 
 from serving_app.conf import serving_dir
+from training_app.artifacts import download_files
 
 COMPLETE = ".tuneforge-complete"
 
@@ -31,13 +30,6 @@ def cache_path(files: list[dict]) -> Path:
     return cache_root() / hashlib.sha256(listing.encode()).hexdigest()[:24]
 
 
-def _relative(path: str) -> PurePosixPath:
-    relative = PurePosixPath(path)
-    if relative.is_absolute() or ".." in relative.parts or not relative.parts:
-        raise ValueError(f"unsafe artifact path {path!r}")
-    return relative
-
-
 def materialise(files: list[dict]) -> Path:
     """The local directory holding ``files`` (``[{"path", "name"}]`` in storage), fetched if needed."""
     target = cache_path(files)
@@ -47,11 +39,7 @@ def materialise(files: list[dict]) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        for entry in files:
-            destination = tmp / _relative(entry["path"])
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with default_storage.open(entry["name"], "rb") as source, destination.open("wb") as sink:
-                shutil.copyfileobj(source, sink, length=1024 * 1024)
+        download_files(files, tmp)
         (tmp / COMPLETE).touch()
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)

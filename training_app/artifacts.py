@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import shutil
+from pathlib import Path, PurePosixPath
 
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -27,6 +28,18 @@ def upload_directory(local_dir: Path, prefix: str, *, skip=("checkpoint-",)) -> 
             saved = default_storage.save(name, File(handle))
         stored.append({"path": relative.as_posix(), "name": saved, "size": path.stat().st_size})
     return stored
+
+
+def download_files(files: list[dict], directory: Path) -> None:
+    """Copy stored files (``[{"path", "name"}]``, as ``upload_directory`` lists them) under ``directory``."""
+    for entry in files:
+        relative = PurePosixPath(entry["path"])
+        if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+            raise ValueError(f"unsafe artifact path {entry['path']!r}")
+        destination = directory / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with default_storage.open(entry["name"], "rb") as source, destination.open("wb") as sink:
+            shutil.copyfileobj(source, sink, length=1024 * 1024)
 
 
 def delete_artifacts(prefix: str) -> None:

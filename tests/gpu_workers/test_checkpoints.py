@@ -70,6 +70,6 @@ def test_a_manifest_pointing_outside_the_checkpoint_is_refused(tmp_path):
     default_storage.save(f"{prefix}/{checkpoints.MANIFEST}", ContentFile(manifest))
     output = tmp_path / "output"
     output.mkdir()
-    with pytest.raises(ValueError, match="unsafe path"):
+    with pytest.raises(ValueError, match="unsafe artifact path"):
         checkpoints.fetch_newer(job, output)
     assert list(output.iterdir()) == [] and not (tmp_path / "escape").exists()
