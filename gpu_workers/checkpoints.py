@@ -22,7 +22,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from training_app.artifacts import delete_artifacts, download_files, job_prefix, upload_directory
-from training_app.trainer.train import CHECKPOINT_DIR, complete_checkpoint
+from training_app.trainer.train import CHECKPOINT_DIR, complete_checkpoint, latest_complete_checkpoint
 
 logger = logging.getLogger(__name__)
 MANIFEST = "latest.json"
@@ -50,13 +50,9 @@ def stored_manifest(prefix: str) -> dict | None:
 
 
 def local_step(output_dir: Path) -> int:
-    """The step of the newest whole checkpoint on this disk (0 when none)."""
-    steps = [
-        int(match.group(1))
-        for child in (output_dir.iterdir() if output_dir.is_dir() else [])
-        if (match := CHECKPOINT_DIR.match(child.name)) and complete_checkpoint(child)
-    ]
-    return max(steps, default=0)
+    """The step of the newest whole checkpoint on this disk (0 when none), as the trainer resumes from it."""
+    newest = latest_complete_checkpoint(str(output_dir))
+    return int(CHECKPOINT_DIR.match(Path(newest).name).group(1)) if newest else 0
 
 
 def fetch_newer(job, output_dir: Path) -> int | None:

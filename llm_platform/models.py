@@ -100,6 +100,7 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApiKeyQuerySet.as_manager()
+    LAST_USED_EVERY = 60  # seconds: how often a key's last-used time is written at most
 
     class Meta:
         ordering = ["-created_at"]
@@ -146,7 +147,7 @@ class ApiKey(models.Model):
             return None
         now = timezone.now()
         # Write at most once a minute so a busy integration does not turn every request into a write.
-        if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+        if key.last_used_at is None or (now - key.last_used_at).total_seconds() > cls.LAST_USED_EVERY:
             cls.objects.filter(pk=key.pk).update(last_used_at=now)
             key.last_used_at = now
         return key

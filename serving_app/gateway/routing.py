@@ -146,13 +146,13 @@ def _hot_sql() -> str:
 
 
 _last_touched: dict[str, float] = {}
-TOUCH_SECONDS = 60.0
 
 
 def _touch(key_id: int, key_hash: str) -> None:
-    """The key's last-used time, written at most once a minute per process (keyed by the unique hash)."""
+    """The key's last-used time, written at most once per ApiKey.LAST_USED_EVERY in this process (keyed by
+    the unique hash: the hot path does not read the stored time)."""
     now = time.monotonic()
-    if now - _last_touched.get(key_hash, -TOUCH_SECONDS) >= TOUCH_SECONDS:
+    if now - _last_touched.get(key_hash, -ApiKey.LAST_USED_EVERY) >= ApiKey.LAST_USED_EVERY:
         _last_touched[key_hash] = now
         ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
 

@@ -12,29 +12,26 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from serving_app.gateway import handlers
-from serving_app.gateway.errors import request_too_large
+from serving_app.gateway.errors import GatewayError, request_too_large
+
+
+def raw_body(request: HttpRequest) -> bytes:
+    try:
+        return request.body
+    except RequestDataTooBig as exc:
+        raise request_too_large() from exc
 
 
 def parse_body(request: HttpRequest) -> dict:
-    try:
-        raw = request.body
-    except RequestDataTooBig as exc:
-        raise request_too_large() from exc
-    return handlers.parse_body(raw)
-
-
-def _body(request: HttpRequest) -> bytes | None:
-    try:
-        return request.body
-    except RequestDataTooBig:
-        return None
+    return handlers.parse_body(raw_body(request))
 
 
 @csrf_exempt
 async def gateway(request: HttpRequest, path: str) -> HttpResponse:
-    body = _body(request)
-    if body is None:
-        return request_too_large().response()
+    try:
+        body = raw_body(request)
+    except GatewayError as exc:
+        return exc.response()
     authorization = request.headers.get("Authorization", "")
     answer = await handlers.handle(request.method, path, authorization, body)
     return answer.to_django()
