@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import redis
 from django.conf import settings
 
@@ -34,6 +35,18 @@ def is_running() -> bool:
         return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
     except redis.RedisError:
         return False
+
+
+def server_pid() -> int | None:
+    """The embedded server's pid while that process exists (answering or not), else None."""
+    _directory, _socket, pid_path = _paths()
+    try:
+        process = psutil.Process(int(pid_path.read_text().strip()))
+        if process.status() != psutil.STATUS_ZOMBIE and process.name().startswith("redis-server"):
+            return process.pid
+    except (OSError, ValueError, psutil.Error):
+        pass
+    return None
 
 
 def start(timeout: float = 10.0) -> bool:
