@@ -34,7 +34,7 @@ from gpu_workers import conf
 from gpu_workers.live import push_devices
 from gpu_workers.models import Device, DeviceStatus
 from gpu_workers.queues import get_queue, redis_connection
-from gpu_workers.scheduler import release_devices, schedule_pending
+from gpu_workers.scheduler import placement_devices, release_devices, schedule_pending
 from llm_platform.errors import Conflict
 from training_app.models import JobStatus, TrainingJob
 from training_app.states import transition
@@ -55,13 +55,6 @@ def mark_dead_devices_offline() -> int:
     changed = Device.objects.filter(pk__in=ids).update(status=DeviceStatus.OFFLINE)
     push_devices(ids)
     return changed
-
-
-def placement_devices(job: TrainingJob) -> list[Device]:
-    """The devices of the job's current placement; the first one's worker runs it."""
-    if not job.rq_job_id:
-        return []
-    return list(Device.objects.filter(leased_job=job, lease_token=job.rq_job_id).order_by("host", "index"))
 
 
 def recover_job(job: TrainingJob, why: str) -> bool:

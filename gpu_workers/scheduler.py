@@ -226,11 +226,42 @@ def _describe(kind: str, count: int, indexes: list[int] | None) -> str:
     return f"{count} {noun}{'s' if count != 1 else ''}"
 
 
+def placement_devices(job: TrainingJob) -> list[Device]:
+    """The devices of the job's current placement; the first one's worker runs it."""
+    if not job.rq_job_id:
+        return []
+    return list(Device.objects.filter(leased_job=job, lease_token=job.rq_job_id).order_by("host", "index"))
+
+
+def lost_worker_reason(job: TrainingJob) -> str | None:
+    """A running job whose worker stopped beating, in words. Read from the heartbeat, not from the job's
+    status: with no worker alive, nothing requeues the job until one starts, yet its page must say so."""
+    devices = placement_devices(job)
+    if not devices or devices[0].is_alive:
+        return None
+    runner = devices[0]
+    when = ""
+    if runner.heartbeat_at is not None:
+        when = f" {(timezone.now() - runner.heartbeat_at).total_seconds():.0f} s ago"
+    lost = f"The worker on {runner.host} (device {runner.slot}) stopped answering{when}"
+    if job.attempts >= conf.max_attempts():
+        return (
+            f"{lost}. That was attempt {job.attempts} of at most {conf.max_attempts()} (JOB_MAX_ATTEMPTS): "
+            "the job is marked failed when a worker starts."
+        )
+    if job.last_checkpoint_step:
+        return f"{lost}; the job resumes from its last checkpoint (step {job.last_checkpoint_step}) when a worker starts."
+    return f"{lost}; it had saved no checkpoint yet, so the job starts over when a worker starts."
+
+
 def waiting_reason(job: TrainingJob) -> str | None:
-    """Why a queued job has not started, in words for its page and API (None when it is not waiting).
+    """Why a job waits, in words for its page and API (None when it is not waiting): a queued job that
+    has not started, or a running one whose worker is lost.
 
     Read-only: the same checks as a placement, without claiming anything.
     """
+    if job.status == JobStatus.RUNNING:
+        return lost_worker_reason(job)
     if job.status != JobStatus.QUEUED:
         return None
     if job.placed_at is not None:

@@ -14,6 +14,7 @@ from rq.job import Job
 from gpu_workers.models import Device
 from gpu_workers.queues import get_queue, redis_connection
 from gpu_workers.reconcile import reconcile
+from gpu_workers.scheduler import waiting_reason
 from gpu_workers.worker import register
 from tests.gpu_workers.support import submit
 from training_app.models import JobStatus, TrainingJob
@@ -87,3 +88,31 @@ def test_a_lost_run_is_requeued_in_its_old_place_until_job_max_attempts_then_fai
     assert job.status == JobStatus.FAILED
     assert job.error.endswith("This was attempt 2 of at most 2 (JOB_MAX_ATTEMPTS); giving up.")
     assert TrainingJob.objects.get(pk=later.pk).status == JobStatus.QUEUED
+
+
+def test_a_running_job_whose_worker_is_gone_says_so_until_reconcile_if_due_requeues_it(
+    slot, settings, org_a, alice, alice_api, tiny_model, qa_data
+):
+    """What ``manage.py up`` runs every heartbeat: with no worker alive, it is what moves the job on."""
+    job = started(submit(org_a, alice, qa_data, tiny_model, "orphan"), attempts=1)
+    TrainingJob.objects.filter(pk=job.pk).update(last_checkpoint_step=40)
+    assert alice_api.get(f"/api/jobs/{job.pk}/").json()["waiting_for"] is None, "its worker still beats"
+    worker_dies(slot)
+    reason = alice_api.get(f"/api/jobs/{job.pk}/").json()["waiting_for"]
+    assert reason.startswith(f"The worker on {slot.host} (device cpu0) stopped answering 30"), reason
+    assert reason.endswith("; the job resumes from its last checkpoint (step 40) when a worker starts.")
+    settings.JOB_MAX_ATTEMPTS = 1
+    assert "That was attempt 1 of at most 1 (JOB_MAX_ATTEMPTS): the job is marked failed" in waiting_reason(
+        job
+    )
+    settings.JOB_MAX_ATTEMPTS = 3
+
+    redis_connection().delete(f"tuneforge:reconcile:{settings.DATABASES['default']['NAME']}")
+    out = StringIO()
+    call_command("reconcile", "--if-due", stdout=out)
+    assert f"running jobs requeued or failed (worker lost): [{job.pk}]" in out.getvalue()
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED
+    out = StringIO()
+    call_command("reconcile", "--if-due", stdout=out)
+    assert out.getvalue() == "", "silent when nothing was repaired"

@@ -132,8 +132,22 @@ def checkpointed_after(job_id: int, step: int) -> int:
     )
 
 
+def waits_for_a_worker(job_id: int, api, page) -> str:
+    """The job's API and page both say its worker is lost (read from the heartbeat: no worker is alive to
+    requeue it); returns the reason."""
+    reason = wait_for(
+        lambda: api.get(f"/api/jobs/{job_id}/").json()["waiting_for"],
+        timeout=30,
+        message="the job to say it waits for a worker",
+    )
+    assert api.get(f"/api/jobs/{job_id}/").json()["status"] == JobStatus.RUNNING, "nothing requeued it"
+    html = page.get(f"/training/{job_id}/").content.decode()
+    assert 'data-testid="waiting-for"' in html and reason in html
+    return reason
+
+
 def test_a_worker_stopped_then_one_killed_mid_job_each_resume_it_from_its_checkpoint(
-    workers, org_a, alice, tiny_model, qa_data
+    workers, org_a, alice, alice_api, tiny_model, qa_data
 ):
     job = submit(
         org_a, alice, qa_data, tiny_model, "survivor", **{**LONG, "max_steps": 300, "save_steps": 10}
@@ -156,6 +170,14 @@ def test_a_worker_stopped_then_one_killed_mid_job_each_resume_it_from_its_checkp
     wait_for(lambda: gone(trainer), timeout=10, message="the orphaned trainer to die with its worker")
     steps_before = metric_steps(job.pk)
 
+    # No worker is alive: within the offline timeout the job says it waits for one, and why.
+    portal = Client()
+    portal.force_login(alice)
+    reason = waits_for_a_worker(job.pk, alice_api, portal)
+    saved = TrainingJob.objects.get(pk=job.pk).last_checkpoint_step
+    assert reason.startswith(f"The worker on {device.host} (device cpu0) stopped answering "), reason
+    assert reason.endswith(f"the job resumes from its last checkpoint (step {saved}) when a worker starts.")
+
     workers.start("cpu")  # takes the slot over and requeues the lost run at once
     job = wait_status(job.pk, [JobStatus.SUCCEEDED, JobStatus.FAILED])
     assert job.status == JobStatus.SUCCEEDED, job.error
@@ -169,6 +191,10 @@ def test_a_worker_stopped_then_one_killed_mid_job_each_resume_it_from_its_checkp
     ]
     assert "shutting down" in reasons[1] and "died" in reasons[2]
     assert all("resuming from the last checkpoint" in reason for reason in reasons[1:])
+    logs = list(JobEvent.objects.filter(job=job, type="log").values_list("payload__message", flat=True))
+    # From the checkpoint it named, or one the trainer had written as it was killed (not yet recorded).
+    resumed = [int(m.rsplit("checkpoint-", 1)[1]) for m in logs if "resuming from" in m]
+    assert len(resumed) == 2 and resumed[1] >= saved, (resumed, saved)
 
 
 def test_a_worker_killed_for_good_is_detected_and_its_job_resumes_on_another_slot(

@@ -82,7 +82,8 @@ class TrainingJobDetailSerializer(TrainingJobSerializer):
     """One job: also why it waits, if it is queued (a few queries: not on every row of a list)."""
 
     waiting_for = serializers.SerializerMethodField(
-        help_text="Why a queued job has not started (no such devices, quota, busy devices); null otherwise."
+        help_text="Why a queued job has not started (no such devices, quota, busy devices), or why a running "
+        "job waits for a worker (its worker stopped answering); null otherwise."
     )
 
     class Meta(TrainingJobSerializer.Meta):
