@@ -9,6 +9,7 @@ cleanly, then the embedded Redis. Meanwhile it reconciles the fleet now and then
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -202,7 +203,8 @@ class Command(BaseCommand):
     def _stop_children(self, children: list[Child]) -> None:
         running = [c for c in children if c.proc is not None and c.proc.poll() is None]
         for child in running:
-            os.killpg(child.proc.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):  # it died just now
+                os.killpg(child.proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for child in running:
             try:
