@@ -221,7 +221,11 @@ def _run(records, normaliser, out, stats, errors, options, source, progress) -> 
         if max_chars is not None and sum(len(text) for _, text in pieces) > max_chars:
             too_long += 1
             continue
-        data = (encode_row(row) + "\n").encode()
+        try:
+            data = (encode_row(row) + "\n").encode()
+        except UnicodeEncodeError as exc:  # a JSON escape of half a surrogate pair ("\ud800")
+            errors.add(line, item, _lone_surrogate(exc))
+            continue
         if seen is not None:
             digest = blake2b(data, digest_size=16).digest()
             if digest in seen:
@@ -233,6 +237,16 @@ def _run(records, normaliser, out, stats, errors, options, source, progress) -> 
     if progress is not None:
         progress(source.total_bytes, source.total_bytes, rows_in)
     return rows_in, duplicates, too_long
+
+
+def _lone_surrogate(exc: UnicodeEncodeError) -> RowInvalid:
+    code = ord(exc.object[exc.start])
+    return RowInvalid(
+        "invalid_unicode",
+        None,
+        f"a text holds a lone surrogate escape (\\u{code:04x}), which is not valid Unicode; "
+        "write the character itself or a complete surrogate pair",
+    )
 
 
 def _check_outcome(counts: tuple[int, int, int], errors: _Errors, options: IngestOptions) -> None:

@@ -30,7 +30,7 @@ from .errors import (
     FileError,
 )
 from .guard import GZIP_MAGIC, Guarded, refuse_not_text
-from .jsonarray import BOM, WS, Record, array_items, raw_decode, single_value
+from .jsonarray import BOM, TOO_MANY_DIGITS, WS, Record, array_items, raw_decode, single_value
 
 SNIFF_BYTES = 4096
 _WS_BYTES = re.compile(rb"[ \t\n\r]*")
@@ -138,7 +138,9 @@ class Source:
     def _records(self) -> Iterator[Record]:
         head = self._stream.read(SNIFF_BYTES)
         self._open_stream()
-        if not self._gzip and head.startswith(GZIP_MAGIC):
+        if head.startswith(GZIP_MAGIC):
+            if self._gzip:
+                raise FileError(NOT_GZIP, "the file is compressed twice (gzip inside gzip); unpack it once")
             raise FileError(
                 NOT_UTF8, "line 1: the file is gzip-compressed; name it .jsonl.gz or .json.gz", line=1
             )
@@ -277,7 +279,7 @@ def _json_message(exc: Exception) -> str:
         return f"{exc.msg} (column {exc.colno})"
     if isinstance(exc, RecursionError):
         return "nested too deeply"
-    return str(exc)
+    return TOO_MANY_DIGITS  # the one other ValueError json raises: an integer Python will not convert
 
 
 def _document(lines: list[str]) -> str:
