@@ -89,6 +89,10 @@ class Guarded(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def tell(self) -> int:
+        """Bytes handed on so far: the buffer above subtracts what it holds unread."""
+        return self._seen
+
     def readinto(self, buffer) -> int:
         if self._cancelled is not None and self._cancelled():
             raise FileError(CANCELLED, "the upload was cancelled: the client went away")

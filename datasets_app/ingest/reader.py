@@ -116,7 +116,7 @@ class Source:
 
     def position(self) -> int:
         """Bytes of the file on disk consumed so far (compressed bytes for gzip), for progress."""
-        return self._raw.tell()
+        return self._raw.tell() if self._gzip else self._stream.tell()
 
     def close(self) -> None:
         if self._stream is not None:
