@@ -1,5 +1,7 @@
 """Files over INLINE_INGEST_MAX_MB: stored as uploaded, then processed by a real RQ worker on real Redis."""
 
+import gzip
+
 import django_rq
 import pytest
 from rq import SimpleWorker
@@ -173,3 +175,20 @@ def test_a_hostile_file_refused_in_the_background_keeps_only_the_reason(
     assert case.says in dataset.error_message
     assert not dataset.original_file and not dataset.normalised_file
     assert stored_files() == []
+
+
+def test_a_small_gzip_that_unpacks_past_the_inline_limit_goes_to_the_worker(alice_api, background, settings):
+    settings.INLINE_INGEST_MAX_MB = 1
+    rows = [
+        {"instruction": f"Question {i} about {i * 7919 % 10007}?", "output": f"Answer {i}."}
+        for i in range(30_000)
+    ]
+    packed = gzip.compress(jsonl(rows))
+    assert len(packed) < settings.INLINE_INGEST_MAX_MB << 20 < len(jsonl(rows))
+    body = upload(alice_api, packed, "many.jsonl.gz").json()
+    assert body["status"] == "uploaded"  # the request stopped reading at the inline limit
+
+    work(background)
+
+    dataset = Dataset.objects.get(pk=body["id"])
+    assert (dataset.status, dataset.num_rows) == ("ready", 30_000)
