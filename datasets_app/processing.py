@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -29,7 +30,13 @@ DEFAULT_OPTIONS = {
 }
 
 
-def ingest_options(options: dict, *, progress_every: int = 10_000) -> IngestOptions:
+def ingest_options(
+    options: dict,
+    *,
+    progress_every: int = 10_000,
+    work_budget_bytes: int | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> IngestOptions:
     """The engine's options from what a dataset stores in ``options`` and the platform's size limits."""
     return IngestOptions(
         policy=options.get("policy", "drop"),
@@ -39,6 +46,10 @@ def ingest_options(options: dict, *, progress_every: int = 10_000) -> IngestOpti
         max_sample_chars=options.get("max_sample_chars"),
         max_file_bytes=max(1, settings.MAX_UPLOAD_MB * MB),
         max_line_bytes=max(1, settings.MAX_LINE_KB * 1024),
+        max_unpacked_bytes=max(1, settings.MAX_UNPACKED_MB * MB),
+        max_compression_ratio=max(1, settings.MAX_COMPRESSION_RATIO),
+        work_budget_bytes=work_budget_bytes,
+        cancelled=cancelled,
         progress_every=progress_every,
     )
 
@@ -66,8 +77,11 @@ def load_tokenizer(base_model_id: int | None):
         raise FileError(TOKENIZER_UNAVAILABLE, f'cannot load the tokenizer of "{base.name}": {exc}') from exc
 
 
-def run_ingest(dataset: Dataset, src_path: Path, work_dir: Path, *, progress=None, progress_every=10_000):
-    """Ingest ``src_path`` as ``dataset`` asks; returns the result and the local normalised file."""
+def run_ingest(
+    dataset: Dataset, src_path: Path, work_dir: Path, *, progress=None, progress_every=10_000, **limits
+):
+    """Ingest ``src_path`` as ``dataset`` asks; returns the result and the local normalised file.
+    ``limits`` are :func:`ingest_options`' ``work_budget_bytes`` and ``cancelled``."""
     out_path = Path(work_dir) / "normalised.jsonl"
     result = ingest(
         src_path,
@@ -75,7 +89,7 @@ def run_ingest(dataset: Dataset, src_path: Path, work_dir: Path, *, progress=Non
         filename=dataset.original_filename,
         format=dataset.requested_format or None,
         mapping=dataset.options.get("mapping"),
-        options=ingest_options(dataset.options, progress_every=progress_every),
+        options=ingest_options(dataset.options, progress_every=progress_every, **limits),
         progress=progress,
         tokenizer=load_tokenizer(dataset.options.get("tokenizer")),
     )
@@ -108,16 +122,17 @@ def store_normalised(dataset: Dataset, out_path: Path) -> tuple[str, str]:
     return save_local_file(out_path, normalised_name(dataset)), sha256
 
 
-def ingest_and_store(dataset: Dataset, src_path: Path) -> Dataset:
+def ingest_and_store(dataset: Dataset, src_path: Path, **limits) -> Dataset:
     """Ingest a local file within this call, store original and normalised, save the row as ready.
 
-    Raises the engine's :class:`FileError` before anything is stored. A dataset that already had files
+    Raises the engine's :class:`FileError` (or :class:`OverBudget`, see :func:`run_ingest`'s ``limits``)
+    before anything is stored. A dataset that already had files
     (a refreshed preset) has its old files deleted once the new ones are committed.
     """
     old_files = {dataset.original_file.name, dataset.normalised_file.name} - {""}
     with tempfile.TemporaryDirectory(prefix="tf-ingest-") as work:
         dataset.status = DatasetStatus.PROCESSING
-        result, out_path = run_ingest(dataset, src_path, Path(work))
+        result, out_path = run_ingest(dataset, src_path, Path(work), **limits)
         stored: list[str] = []
         try:
             stored.append(save_local_file(src_path, original_name(dataset, dataset.original_filename)))

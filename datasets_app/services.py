@@ -12,7 +12,7 @@ import json
 import logging
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import django_rq
 from django.conf import settings
@@ -28,7 +28,7 @@ from llm_platform.tenancy import scoped
 from training_app.models import ACTIVE_STATUSES
 
 from .errors import ReadOnlyDataset, UploadRejected, shown_name
-from .ingest import ColumnMapping, FileError, safe_filename
+from .ingest import ColumnMapping, FileError, OverBudget, safe_filename
 from .ingest.errors import EMPTY_FILE, TOO_LARGE
 from .ingest.files import file_extension
 from .ingest.formats import check_format
@@ -82,12 +82,15 @@ def create_dataset(
     max_sample_chars: int | None = None,
     tokenizer: int | None = None,
     is_preset: bool = False,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Dataset:
     """Accept one upload for ``org`` (``None``: a global preset, operators only).
 
     Files up to ``INLINE_INGEST_MAX_MB`` come back ``ready`` with their counts; larger ones come back
     ``uploaded`` and are processed in the background. Raises :class:`UploadRejected` (HTTP 400, with the
-    engine's code, the file name and the line) when the file or the options are refused.
+    engine's code, the file name and the line) when the file or the options are refused. A compressed
+    file that unpacks to more than ``INLINE_INGEST_MAX_MB`` goes to the background too; an inline ingest
+    stops as soon as ``cancelled()`` answers true (the client hung up), storing nothing.
     """
     raw_name = getattr(uploaded_file, "name", "") or ""
     options = {
@@ -122,10 +125,18 @@ def create_dataset(
         options=options,
         is_preset=is_preset,
     )
-    if uploaded_file.size <= settings.INLINE_INGEST_MAX_MB * MB:
+    inline_bytes = settings.INLINE_INGEST_MAX_MB * MB
+    if uploaded_file.size <= inline_bytes:
         with tempfile.TemporaryDirectory(prefix="tf-upload-") as work:
             try:
-                return ingest_and_store(dataset, upload_on_disk(uploaded_file, work))
+                return ingest_and_store(
+                    dataset,
+                    upload_on_disk(uploaded_file, work),
+                    work_budget_bytes=inline_bytes,
+                    cancelled=cancelled,
+                )
+            except OverBudget:
+                pass  # unpacks to more than the request should read: the worker takes it, as a large file
             except FileError as exc:
                 raise UploadRejected(exc, filename) from None
     return _store_for_background(dataset, uploaded_file)

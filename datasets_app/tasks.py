@@ -45,7 +45,7 @@ def process_dataset(dataset_id: int) -> str:
             )
             normalised, sha256 = store_normalised(dataset, out_path)
         except FileError as exc:
-            return _fail(dataset_id, exc.code, exc.message)
+            return _refuse(dataset, exc)
         except Exception:
             logger.exception("processing dataset %s failed", dataset_id)
             _fail(
@@ -83,12 +83,22 @@ def _reporter(dataset_id: int):
     return report
 
 
-def _fail(dataset_id: int, code: str, message: str) -> str:
-    Dataset.objects.filter(pk=dataset_id, status=DatasetStatus.PROCESSING).update(
+def _refuse(dataset: Dataset, error: FileError) -> str:
+    """The file is refused: the row says why, and no copy of the data is kept (the user fixes the file
+    and uploads it again; an unexpected failure keeps the original, so operators can process it again)."""
+    status = _fail(dataset.pk, error.code, error.message, original_file="")
+    if status == DatasetStatus.FAILED:
+        delete_files([dataset.original_file.name])
+    return status
+
+
+def _fail(dataset_id: int, code: str, message: str, **fields) -> str:
+    failed = Dataset.objects.filter(pk=dataset_id, status=DatasetStatus.PROCESSING).update(
         status=DatasetStatus.FAILED,
         progress=0.0,
         error_code=code,
         error_message=message,
         updated_at=timezone.now(),
+        **fields,
     )
-    return DatasetStatus.FAILED
+    return DatasetStatus.FAILED if failed else "skipped"

@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from llm_platform.disconnect import client_gone
 from llm_platform.errors import Conflict, DomainError
 from llm_platform.portal.views import require_org, require_write
 from llm_platform.tenancy import get_scoped_or_404, scoped
@@ -75,7 +76,11 @@ def upload(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             dataset = services.create_dataset(
-                org, request.user, form.cleaned_data["file"], **form.service_kwargs()
+                org,
+                request.user,
+                form.cleaned_data["file"],
+                cancelled=client_gone(request),
+                **form.service_kwargs(),
             )
         except UploadRejected as exc:
             rejected = exc

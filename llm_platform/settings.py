@@ -158,6 +158,10 @@ DATASET_STALL_SECONDS = env_int("DATASET_STALL_SECONDS", 120)
 # Checkpoints are copied to storage as they are written, so a job resumes on any host.
 CHECKPOINTS_IN_STORAGE = env_bool("CHECKPOINTS_IN_STORAGE", True)
 MAX_LINE_KB = env_int("MAX_LINE_KB", 1024)
+# A compressed upload (.jsonl.gz, .json.gz) is refused as soon as it unpacks to more than this many MB,
+# or to more than MAX_COMPRESSION_RATIO times the compressed bytes read so far (judged after 1 MB).
+MAX_UNPACKED_MB = env_int("MAX_UNPACKED_MB", MAX_UPLOAD_MB)
+MAX_COMPRESSION_RATIO = env_int("MAX_COMPRESSION_RATIO", 100)
 
 # --- Workers: heartbeats, leases, and how often a job whose worker died is retried ---
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 
 class AsgiServer:
-    """daphne serving ``llm_platform.asgi`` on a socket bound here (port 0: no race for a free port)."""
+    """daphne serving ``llm_platform.asgi`` on a socket bound here (port 0: no race for a free port), started
+    as ``manage.py up`` starts it (``llm_platform.webserver``: daphne streaming request bodies)."""
 
     def __init__(self, *, env: dict[str, str], log_path: Path, cwd: Path, verbosity: int = 1, timeout=60.0):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -28,10 +29,11 @@ class AsgiServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(log_path)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the process
-        daphne = Path(sys.executable).with_name("daphne")
         self.proc = subprocess.Popen(
             [
-                str(daphne),
+                sys.executable,
+                "-m",
+                "llm_platform.webserver",
                 "--fd",
                 str(self.sock.fileno()),
                 "-v",

@@ -17,6 +17,7 @@ from django.urls import reverse
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from llm_platform.bisheng import BishengAPIView, envelope
+from llm_platform.disconnect import client_gone
 from llm_platform.errors import NotFound
 from llm_platform.tenancy import scoped
 
@@ -47,7 +48,9 @@ class TrainingFileView(BishengAPIView):
     parser_classes = [UploadParser]
 
     def post(self, request):
-        datasets = services.create_datasets(self.org, request.user, _uploaded_files(request))
+        datasets = services.create_datasets(
+            self.org, request.user, _uploaded_files(request), cancelled=client_gone(request)
+        )
         return envelope([bisheng_item(dataset) for dataset in datasets])
 
 
@@ -71,7 +74,12 @@ class PresetFileView(BishengAPIView):
         _require_operator(request, "create presets")
         name = (request.data.get("name") or "").strip()
         datasets = services.create_datasets(
-            None, request.user, _uploaded_files(request), name=name, is_preset=True
+            None,
+            request.user,
+            _uploaded_files(request),
+            name=name,
+            is_preset=True,
+            cancelled=client_gone(request),
         )
         return envelope([bisheng_item(dataset) for dataset in datasets])
 

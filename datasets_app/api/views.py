@@ -16,6 +16,7 @@ from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.response import Response
 
 from llm_platform.api.viewsets import TenantCreateListRetrieveDestroyViewSet
+from llm_platform.disconnect import client_gone
 from llm_platform.errors import DomainError
 
 from .. import services
@@ -74,7 +75,11 @@ class DatasetViewSet(TenantCreateListRetrieveDestroyViewSet):
         upload = DatasetUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         dataset = services.create_dataset(
-            self.org, request.user, upload.validated_data["file"], **upload.to_service_kwargs()
+            self.org,
+            request.user,
+            upload.validated_data["file"],
+            cancelled=client_gone(request),
+            **upload.to_service_kwargs(),
         )
         data = DatasetDetailSerializer(dataset, context=self.get_serializer_context()).data
         return Response(data, status=status.HTTP_201_CREATED)

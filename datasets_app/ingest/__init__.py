@@ -3,7 +3,7 @@
 Pure Python, no Django: the web layer calls these functions and maps :class:`FileError` to HTTP 400.
 """
 
-from .errors import FileError, IngestError, RowError
+from .errors import FileError, IngestError, OverBudget, RowError
 from .files import EXTENSIONS, safe_filename
 from .formats import FORMATS, ColumnMapping
 from .ops import MixResult, SplitResult, count_rows, fill_placeholders, mix, preview, split, split_indices
@@ -19,6 +19,7 @@ __all__ = [
     "IngestOptions",
     "IngestResult",
     "MixResult",
+    "OverBudget",
     "RowError",
     "SplitResult",
     "count_rows",

@@ -27,6 +27,10 @@ INVALID_OPTIONS = "invalid_options"
 INVALID_ROW = "invalid_row"
 TOO_MANY_BAD_ROWS = "too_many_bad_rows"
 NO_ROWS = "no_rows"
+NOT_TEXT = "not_text"
+CR_LINE_ENDS = "cr_line_ends"
+COMPRESSION_RATIO = "compression_ratio"
+CANCELLED = "cancelled"
 
 
 class IngestError(Exception):
@@ -51,6 +55,11 @@ class FileError(IngestError):
 
     def __repr__(self) -> str:
         return f"FileError({self.code!r}, {self.message!r}, line={self.line!r})"
+
+
+class OverBudget(IngestError):
+    """More data than the caller's ``work_budget_bytes`` (not an error of the file): the upload is too
+    big to finish within the request, so the caller hands it to a background worker instead."""
 
 
 class RowInvalid(IngestError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -21,6 +22,7 @@ WS = re.compile(r"[ \t\n\r]*")
 raw_decode = json.JSONDecoder().raw_decode
 
 Record = tuple[int, int | None, object]
+TOO_MANY_DIGITS = f"a number has more than {sys.get_int_max_str_digits()} digits"
 
 
 def array_items(stream: BinaryIO, *, max_file_bytes: int, max_line_bytes: int) -> Iterator[Record]:
@@ -82,6 +84,9 @@ def decode_item(window: TextWindow, pos: int, index: int, line: int, max_bytes: 
                 raise FileError(NOT_JSON, message, line=at) from None
         except RecursionError:
             message = f"item {index} (line {line}): not valid JSON: nested too deeply"
+            raise FileError(NOT_JSON, message, line=line) from None
+        except ValueError:  # Python refuses to convert an integer of more than 4300 digits
+            message = f"item {index} (line {line}): not valid JSON: {TOO_MANY_DIGITS}"
             raise FileError(NOT_JSON, message, line=line) from None
         if len(buf) - pos > max_bytes:
             raise _too_long(index, line, max_bytes)

@@ -51,6 +51,11 @@ class IngestOptions:
         ``max_bad_ratio`` of its rows are bad; ``reject`` refuses the file at the first bad row.
     max_sample_chars: rows with more characters than this (all texts together) are dropped
         (reason ``too_long``); ``None`` for no limit.
+    max_unpacked_bytes, max_compression_ratio: what a compressed file may unpack to, in bytes
+        (``None``: ``max_file_bytes``) and as a multiple of its compressed size (``None``: no limit).
+    work_budget_bytes: read more than this and :class:`OverBudget` is raised (the caller hands the file
+        to a background worker); ``None`` for no budget.
+    cancelled: asked between chunks; once it answers true the ingest stops with ``FileError(cancelled)``.
     """
 
     policy: str = "drop"
@@ -61,6 +66,10 @@ class IngestOptions:
     max_sample_chars: int | None = None
     max_file_bytes: int = 2 * 1024**3
     max_line_bytes: int = 16 * 1024**2
+    max_unpacked_bytes: int | None = None
+    max_compression_ratio: float | None = 100.0
+    work_budget_bytes: int | None = None
+    cancelled: Callable[[], bool] | None = None
     progress_every: int = 10_000
 
     def check(self) -> None:
@@ -74,6 +83,12 @@ class IngestOptions:
             raise FileError(INVALID_OPTIONS, "max_sample_chars must be at least 1")
         if min(self.max_file_bytes, self.max_line_bytes, self.progress_every) < 1:
             raise FileError(INVALID_OPTIONS, "size limits and progress_every must be positive")
+        if (self.max_unpacked_bytes is not None and self.max_unpacked_bytes < 1) or (
+            self.max_compression_ratio is not None and self.max_compression_ratio < 1
+        ):
+            raise FileError(
+                INVALID_OPTIONS, "max_unpacked_bytes and max_compression_ratio must be at least 1"
+            )
 
 
 @dataclass
@@ -145,7 +160,14 @@ def ingest(
             raise FileError(INVALID_OPTIONS, f'a .txt file holds plain-text documents; it cannot be "{fmt}"')
         fmt, columns = "text", ColumnMapping()
     with Source(
-        src_path, ext, max_file_bytes=options.max_file_bytes, max_line_bytes=options.max_line_bytes
+        src_path,
+        ext,
+        max_file_bytes=options.max_file_bytes,
+        max_line_bytes=options.max_line_bytes,
+        max_unpacked_bytes=options.max_unpacked_bytes,
+        max_ratio=options.max_compression_ratio,
+        work_budget_bytes=options.work_budget_bytes,
+        cancelled=options.cancelled,
     ) as source:
         records = source.records()
         head = list(itertools.islice(records, DETECT_ROWS))
@@ -199,7 +221,11 @@ def _run(records, normaliser, out, stats, errors, options, source, progress) -> 
         if max_chars is not None and sum(len(text) for _, text in pieces) > max_chars:
             too_long += 1
             continue
-        data = (encode_row(row) + "\n").encode()
+        try:
+            data = (encode_row(row) + "\n").encode()
+        except UnicodeEncodeError as exc:  # a JSON escape of half a surrogate pair ("\ud800")
+            errors.add(line, item, _lone_surrogate(exc))
+            continue
         if seen is not None:
             digest = blake2b(data, digest_size=16).digest()
             if digest in seen:
@@ -211,6 +237,16 @@ def _run(records, normaliser, out, stats, errors, options, source, progress) -> 
     if progress is not None:
         progress(source.total_bytes, source.total_bytes, rows_in)
     return rows_in, duplicates, too_long
+
+
+def _lone_surrogate(exc: UnicodeEncodeError) -> RowInvalid:
+    code = ord(exc.object[exc.start])
+    return RowInvalid(
+        "invalid_unicode",
+        None,
+        f"a text holds a lone surrogate escape (\\u{code:04x}), which is not valid Unicode; "
+        "write the character itself or a complete surrogate pair",
+    )
 
 
 def _check_outcome(counts: tuple[int, int, int], errors: _Errors, options: IngestOptions) -> None:

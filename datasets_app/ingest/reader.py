@@ -17,7 +17,7 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .errors import (
     EMPTY_FILE,
@@ -29,9 +29,9 @@ from .errors import (
     WRONG_TOP_LEVEL,
     FileError,
 )
-from .jsonarray import BOM, WS, Record, array_items, raw_decode, single_value
+from .guard import GZIP_MAGIC, Guarded, refuse_not_text
+from .jsonarray import BOM, TOO_MANY_DIGITS, WS, Record, array_items, raw_decode, single_value
 
-GZIP_MAGIC = b"\x1f\x8b"
 SNIFF_BYTES = 4096
 _WS_BYTES = re.compile(rb"[ \t\n\r]*")
 
@@ -63,7 +63,18 @@ def json_type(value: object) -> str:
 class Source:
     """An open upload. Use it as a context manager and iterate :meth:`records` once."""
 
-    def __init__(self, path: str | os.PathLike, ext: str, *, max_file_bytes: int, max_line_bytes: int):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        ext: str,
+        *,
+        max_file_bytes: int,
+        max_line_bytes: int,
+        max_unpacked_bytes: int | None = None,
+        max_ratio: float | None = None,
+        work_budget_bytes: int | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ):
         self.ext = ext
         self.total_bytes = os.path.getsize(path)
         self.max_file_bytes = max_file_bytes
@@ -72,9 +83,17 @@ class Source:
             raise FileError(EMPTY_FILE, "the file is empty")
         if self.total_bytes > max_file_bytes:
             raise FileError(TOO_LARGE, f"the file is larger than the limit of {max_file_bytes} bytes")
-        self._raw = open(path, "rb")  # noqa: SIM115 - closed by close()
         self._gzip = ext.endswith(".gz")
-        self._stream = self._raw
+        # What the parsers may read: the file itself, or for gzip what it unpacks to.
+        self.max_text_bytes = (max_unpacked_bytes or max_file_bytes) if self._gzip else max_file_bytes
+        self._limits = {
+            "max_bytes": self.max_text_bytes if self._gzip else None,
+            "max_ratio": max_ratio if self._gzip else None,
+            "budget": work_budget_bytes,
+            "cancelled": cancelled,
+        }
+        self._raw = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._stream = None
         try:
             self._open_stream()
         except FileError:
@@ -82,20 +101,25 @@ class Source:
             raise
 
     def _open_stream(self) -> None:
+        """(Re)open the readable stream from the start; every byte read through it is counted and checked
+        (see :class:`Guarded`) before any line is split, so a bomb is refused after one chunk."""
+        if self._stream is not None:
+            self._stream.close()
         self._raw.seek(0)
-        if not self._gzip:
-            return
-        if self._raw.read(2) != GZIP_MAGIC:
-            raise FileError(NOT_GZIP, f"the file is named {self.ext} but is not gzip-compressed")
-        self._raw.seek(0)
-        self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb")
+        inner = self._raw
+        if self._gzip:
+            if self._raw.read(2) != GZIP_MAGIC:
+                raise FileError(NOT_GZIP, f"the file is named {self.ext} but is not gzip-compressed")
+            self._raw.seek(0)
+            inner = gzip.GzipFile(fileobj=self._raw, mode="rb")
+        self._stream = Guarded.open(inner, self._raw, **self._limits)
 
     def position(self) -> int:
         """Bytes of the file on disk consumed so far (compressed bytes for gzip), for progress."""
-        return self._raw.tell()
+        return self._raw.tell() if self._gzip else self._stream.tell()
 
     def close(self) -> None:
-        if self._stream is not self._raw:
+        if self._stream is not None:
             self._stream.close()
         self._raw.close()
 
@@ -114,21 +138,22 @@ class Source:
     def _records(self) -> Iterator[Record]:
         head = self._stream.read(SNIFF_BYTES)
         self._open_stream()
-        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-            raise FileError(NOT_UTF8, "line 1: the file is UTF-16 encoded; save it as UTF-8", line=1)
-        if not self._gzip and head.startswith(GZIP_MAGIC):
+        if head.startswith(GZIP_MAGIC):
+            if self._gzip:
+                raise FileError(NOT_GZIP, "the file is compressed twice (gzip inside gzip); unpack it once")
             raise FileError(
                 NOT_UTF8, "line 1: the file is gzip-compressed; name it .jsonl.gz or .json.gz", line=1
             )
-        if self.ext == ".txt":
-            yield from self._text_records()
-            return
         body = head[3:] if head.startswith(BOM) else head
         start = _WS_BYTES.match(body).end()
         first = body[start : start + 1]
+        refuse_not_text(head, json_array=first == b"[" and self.ext != ".txt")
+        if self.ext == ".txt":
+            yield from self._text_records()
+            return
         if first == b"[":
             yield from array_items(
-                self._stream, max_file_bytes=self.max_file_bytes, max_line_bytes=self.max_line_bytes
+                self._stream, max_file_bytes=self.max_text_bytes, max_line_bytes=self.max_line_bytes
             )
         elif first in (b"{", b""):
             yield from self._jsonl_records()
@@ -141,7 +166,7 @@ class Source:
         """Decoded lines with their 1-based numbers; enforces the line and (uncompressed) size limits."""
         readline = self._stream.readline
         limit = self.max_line_bytes
-        max_bytes = self.max_file_bytes
+        max_bytes = self.max_text_bytes
         line_no = 0
         offset = 0
         while raw := readline(limit + 1):
@@ -223,7 +248,7 @@ class Source:
     def _probe_single_value(self) -> object:
         self._open_stream()
         return single_value(
-            self._stream, max_file_bytes=self.max_file_bytes, max_line_bytes=self.max_line_bytes
+            self._stream, max_file_bytes=self.max_text_bytes, max_line_bytes=self.max_line_bytes
         )
 
     def _refuse_scalar(self, head: str, line: int) -> None:
@@ -254,7 +279,7 @@ def _json_message(exc: Exception) -> str:
         return f"{exc.msg} (column {exc.colno})"
     if isinstance(exc, RecursionError):
         return "nested too deeply"
-    return str(exc)
+    return TOO_MANY_DIGITS  # the one other ValueError json raises: an integer Python will not convert
 
 
 def _document(lines: list[str]) -> str:

@@ -1,12 +1,21 @@
 """Files over INLINE_INGEST_MAX_MB: stored as uploaded, then processed by a real RQ worker on real Redis."""
 
+import gzip
+
 import django_rq
 import pytest
 from rq import SimpleWorker
 
 from datasets_app import tasks
 from datasets_app.models import Dataset
-from tests.datasets.dataset_support import isolated_media, jsonl, stored_files, upload  # noqa: F401
+from tests.datasets.dataset_support import (  # noqa: F401
+    isolated_media,
+    jsonl,
+    raw_multipart,
+    stored_files,
+    upload,
+)
+from tests.datasets.hostile import CORPUS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,7 +66,7 @@ def test_large_upload_goes_uploaded_processing_ready_with_progress(alice_api, ba
     assert preview["results"][0]["messages"][0]["content"] == "Question number 0?"
 
 
-def test_a_refused_large_file_fails_with_its_reason_and_no_normalised_file(alice_api, background):
+def test_a_refused_large_file_fails_with_its_reason_and_no_copy_of_the_data(alice_api, background):
     content = jsonl(ROWS[:5]) + b'{"instruction": "caf\xe9"}\n'
     body = upload(alice_api, content, "broken.jsonl").json()
     assert body["status"] == "uploaded"
@@ -67,9 +76,8 @@ def test_a_refused_large_file_fails_with_its_reason_and_no_normalised_file(alice
     dataset = Dataset.objects.get(pk=body["id"])
     assert (dataset.status, dataset.error_code) == ("failed", "not_utf8")
     assert dataset.error_message.startswith("line 6: not valid UTF-8")
-    assert not dataset.normalised_file and dataset.num_rows == 0
-    files = stored_files()
-    assert len(files) == 1 and files[0].endswith("/original/broken.jsonl")
+    assert not dataset.normalised_file and not dataset.original_file and dataset.num_rows == 0
+    assert stored_files() == []
     assert alice_api.get(f"/api/datasets/{body['id']}/preview/").json()["results"] == []
 
 
@@ -125,3 +133,62 @@ def test_a_dataset_whose_processing_was_lost_is_queued_again(alice_api, backgrou
     assert statuses[lost_in_redis["id"]] == statuses[dead_worker["id"]] == "ready"
     assert statuses[fresh["id"]] == "uploaded"
     assert Dataset.objects.get(pk=dead_worker["id"]).num_rows == 30
+
+
+# One refused file of the hostile corpus per kind of refusal the worker can meet (tests/datasets/hostile.py).
+BACKGROUND_REFUSALS = [
+    case
+    for case in CORPUS
+    if case.id
+    in {
+        "truncated-line",
+        "array-not-closed",
+        "instruction-number",
+        "deep-first-line",
+        "huge-line",
+        "nul-first-line",
+        "invalid-utf8",
+        "utf16le-no-bom",
+        "cr-only",
+        "zip-as-jsonl",
+        "gzip-truncated",
+        "gzip-bomb-blank-lines",
+    }
+]
+
+
+@pytest.mark.parametrize("endpoint", ["/api/datasets/", "/api/v1/finetune/job/file"])
+@pytest.mark.parametrize("case", BACKGROUND_REFUSALS, ids=lambda case: case.id)
+def test_a_hostile_file_refused_in_the_background_keeps_only_the_reason(
+    case, endpoint, org_a, key_client, background
+):
+    field = "file" if endpoint == "/api/datasets/" else "files"
+    body, content_type = raw_multipart(field, case.filename, case.content)
+    response = key_client(org_a).generic("POST", endpoint, body, content_type=content_type)
+    assert response.status_code in (200, 201), response.json()
+    assert len(stored_files()) == 1  # the original, until the worker has looked at it
+
+    work(background)
+
+    dataset = Dataset.objects.get()
+    assert (dataset.status, dataset.error_code) == ("failed", case.code)
+    assert case.says in dataset.error_message
+    assert not dataset.original_file and not dataset.normalised_file
+    assert stored_files() == []
+
+
+def test_a_small_gzip_that_unpacks_past_the_inline_limit_goes_to_the_worker(alice_api, background, settings):
+    settings.INLINE_INGEST_MAX_MB = 1
+    rows = [
+        {"instruction": f"Question {i} about {i * 7919 % 10007}?", "output": f"Answer {i}."}
+        for i in range(30_000)
+    ]
+    packed = gzip.compress(jsonl(rows))
+    assert len(packed) < settings.INLINE_INGEST_MAX_MB << 20 < len(jsonl(rows))
+    body = upload(alice_api, packed, "many.jsonl.gz").json()
+    assert body["status"] == "uploaded"  # the request stopped reading at the inline limit
+
+    work(background)
+
+    dataset = Dataset.objects.get(pk=body["id"])
+    assert (dataset.status, dataset.num_rows) == ("ready", 30_000)

@@ -249,3 +249,25 @@ def test_bad_filename_through_ingest(tmp_path):
     assert (
         caught.value.message == 'file name "../../etc/cron.d/x.jsonl" must not contain a path ("/" or "\\")'
     )
+
+
+def test_a_gzip_that_unpacks_past_the_limit_is_refused_with_the_limit(run):
+    content = "".join(json.dumps({"text": f"document {i} " * 20}) + "\n" for i in range(40_000)).encode()
+    options = IngestOptions(max_unpacked_bytes=2 << 20, max_compression_ratio=None)
+    error = refused(run, gzip.compress(content), name="d.jsonl.gz", options=options)
+    assert (error.code, error.message) == (
+        "too_large",
+        "the file unpacks to more than 2 MB, the limit for the unpacked data of a compressed upload",
+    )
+
+
+def test_the_ingest_stops_when_it_is_cancelled(run):
+    asked = []
+
+    def cancelled() -> bool:
+        asked.append(True)
+        return len(asked) > 2
+
+    content = "".join(json.dumps({"text": f"document {i} " * 20}) + "\n" for i in range(20_000)).encode()
+    error = refused(run, content, options=IngestOptions(cancelled=cancelled))
+    assert (error.code, error.message) == ("cancelled", "the upload was cancelled: the client went away")

@@ -37,7 +37,19 @@ def child_commands(host: str, port: int) -> list[tuple[str, list[str]]]:
     python = sys.executable
     manage = str(settings.BASE_DIR / "manage.py")
     commands = [
-        ("web", [python, "-m", "daphne", "-b", host, "-p", str(port), "llm_platform.asgi:application"]),
+        (
+            "web",
+            [
+                python,
+                "-m",
+                "llm_platform.webserver",
+                "-b",
+                host,
+                "-p",
+                str(port),
+                "llm_platform.asgi:application",
+            ],
+        ),
         ("worker", [python, manage, "gpuworker", "--device", "cpu"]),
         # Dataset processing and other background tasks run apart from training, so a long training
         # run never holds up a large upload.
