@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from gpu_workers.capabilities import capabilities, explicit_gpus_problem
 from llm_platform.errors import Conflict, DomainError
 from llm_platform.tenancy import scoped
+from training_app.base_models import hide_server_paths
 from training_app.models import ACTIVE_STATUSES, BaseModel, JobDataset, JobStatus, TrainingJob
 from training_app.states import transition
 from training_app.trainer.limits import SEED_BOUND, run_size_errors
@@ -84,7 +85,8 @@ def validate_job_request(
     if base_model is None or not scoped(BaseModel.objects.all(), org).filter(pk=base_model.pk).exists():
         errors["base_model"] = "no such base model for this organization"
     elif not base_model.is_valid:
-        errors["base_model"] = f"{base_model.name} failed validation: {base_model.validation_error}"
+        problem = hide_server_paths(base_model.validation_error, base_model)
+        errors["base_model"] = f"{base_model.name} failed validation: {problem}"
     device_problem = _devices_error(devices)
     if device_problem:
         errors["devices"] = device_problem

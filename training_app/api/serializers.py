@@ -27,6 +27,12 @@ DEVICES_HELP = (
 
 
 class BaseModelSerializer(serializers.ModelSerializer):
+    """``path`` (the directory on the servers) is shown to operators (staff) only: null for everyone else."""
+
+    path = serializers.SerializerMethodField(
+        help_text="The model's directory on the servers; staff only, else null."
+    )
+
     class Meta:
         model = BaseModel
         fields = [
@@ -47,6 +53,11 @@ class BaseModelSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+    def get_path(self, model: BaseModel) -> str | None:
+        request = self.context.get("request")
+        staff = request is not None and getattr(request.user, "is_staff", False)
+        return model.path if staff else None
 
 
 class JobDatasetSerializer(serializers.ModelSerializer):

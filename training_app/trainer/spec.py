@@ -242,6 +242,8 @@ class JobSpec:
     trust_remote_code: bool = False
     # What the scheduler placed the job on, e.g. {"gpu_ids": [0, 1]}; recorded in the report.
     devices: dict[str, Any] = field(default_factory=dict)
+    # How the report names the base model (the platform's name: users never see its directory).
+    model_name: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
