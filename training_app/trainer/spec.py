@@ -66,6 +66,8 @@ _DESCRIPTIONS: dict[str, str] = {
 
 
 def _with_range(name: str, text: str) -> str:
+    if name in ("lora_target", "freeze_trainable_modules"):
+        return f"{text} At most {MAX_TEXT_LENGTH} characters."
     bound = BOUNDS.get(name)
     if bound is None:
         return text
