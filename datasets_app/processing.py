@@ -65,7 +65,7 @@ def load_tokenizer(base_model_id: int | None):
     """The tokenizer of a base model on local disk (under MODEL_ROOTS), or None when none was chosen."""
     if not base_model_id:
         return None
-    from training_app.base_models import path_under_model_roots
+    from training_app.base_models import hide_server_paths, path_under_model_roots
     from training_app.models import BaseModel
 
     base = BaseModel.objects.filter(pk=base_model_id).first()
@@ -74,7 +74,10 @@ def load_tokenizer(base_model_id: int | None):
     try:
         return _tokenizer_at(str(path_under_model_roots(base.path)), base.trust_remote_code)
     except Exception as exc:  # noqa: BLE001 - any loader failure becomes the user's answer
-        raise FileError(TOKENIZER_UNAVAILABLE, f'cannot load the tokenizer of "{base.name}": {exc}') from exc
+        problem = hide_server_paths(str(exc), base)  # the uploader is no operator: no directories
+        raise FileError(
+            TOKENIZER_UNAVAILABLE, f'cannot load the tokenizer of "{base.name}": {problem}'
+        ) from exc
 
 
 def run_ingest(

@@ -21,8 +21,10 @@ class EventRecorder:
         job_id: int,
         note: Callable[[str], None],
         on_checkpoint: Callable[[Path, int], None] | None = None,
+        hide: Callable = lambda value: value,
     ):
         self.job_id = job_id
+        self.hide = hide  # takes server paths out of what the trainer says, before anyone can read it
         self.note = note  # keeps a line for the tail shown when the run fails
         self.on_checkpoint = on_checkpoint  # a new checkpoint on disk (it is copied to storage)
         self.done = False
@@ -34,8 +36,12 @@ class EventRecorder:
         try:
             event = json.loads(line)
         except json.JSONDecodeError:
-            self.note(line.rstrip())
+            self.note(self.hide(line.rstrip()))
             return
+        if not isinstance(event, dict):
+            self.note(self.hide(line.rstrip()))
+            return
+        event = self.hide(event)
         kind = event.pop("type", "log")
         event.pop("ts", None)
         job = TrainingJob.objects.filter(pk=self.job_id)

@@ -31,7 +31,7 @@ from gpu_workers.recorder import EventRecorder
 from gpu_workers.scheduler import job_stopped
 from gpu_workers.trainer_process import TrainerProcess, exit_reason, stop_leftover
 from llm_platform.errors import Conflict
-from training_app.base_models import chat_template_for
+from training_app.base_models import chat_template_for, hide_paths_in, hide_server_paths
 from training_app.events import record_event
 from training_app.models import JobStatus, TrainingJob
 from training_app.states import transition
@@ -95,6 +95,7 @@ class JobRunner:
         self.trainer: TrainerProcess | None = None
         self.uploader: checkpoints.CheckpointUploader | None = None
         self.pending: collections.deque[str] = collections.deque()  # read from the trainer, not yet recorded
+        self.base_model = None  # its directory is replaced by its name in what users read
 
     # --- lifecycle -------------------------------------------------------------------------------
     def run(self) -> str:
@@ -137,7 +138,10 @@ class JobRunner:
         work_dir = Path(settings.WORK_DIR) / "jobs" / str(job.uid)
         output_dir = work_dir / "output"
         output_dir.mkdir(parents=True, exist_ok=True)
-        self.recorder = EventRecorder(self.job_id, note=self._note)
+        self.base_model = job.base_model
+        self.recorder = EventRecorder(
+            self.job_id, note=self._note, hide=lambda value: hide_paths_in(value, job.base_model)
+        )
         self.log(f"Running on {', '.join(map(str, devices)) or 'this host'}; attempt {job.attempts}")
         leftover = stop_leftover(work_dir)
         if leftover:
@@ -212,6 +216,7 @@ class JobRunner:
         has_checkpoint = any(output_dir.glob("checkpoint-*"))
         return JobSpec(
             model_path=job.base_model.path or job.base_model.hub_id,
+            model_name=job.base_model.name,
             output_dir=str(output_dir),
             train_files=[str(data.train_path)],
             eval_files=[str(data.val_path)] if data.val_path else [],
@@ -334,10 +339,11 @@ class JobRunner:
         from training_app.artifacts import job_prefix, upload_directory
 
         prefix = job_prefix(job)
+        name_base_model_in_adapters(output_dir, job.base_model.name)
         files = upload_directory(output_dir, prefix)
         report = TrainingJob.objects.filter(pk=self.job_id).values_list("report", flat=True).get()
         if not report and (output_dir / "eval_report.json").exists():
-            report = json.loads((output_dir / "eval_report.json").read_text())
+            report = hide_paths_in(json.loads((output_dir / "eval_report.json").read_text()), job.base_model)
         try:
             transition(
                 self.job_id,
@@ -355,7 +361,10 @@ class JobRunner:
         return JobStatus.SUCCEEDED
 
     def _finish_failed(self, reason: str) -> None:
-        lines = list(self.trainer.tail) if self.trainer else []
+        lines = [
+            hide_server_paths(line, self.base_model) for line in (self.trainer.tail if self.trainer else [])
+        ]
+        reason = hide_server_paths(reason, self.base_model)
         error = reason
         if lines:
             tail = "\n".join(lines)
@@ -365,3 +374,13 @@ class JobRunner:
             transition(self.job_id, JobStatus.FAILED, reason=reason, error=error, expect=self._own_run())
         except Conflict:
             pass  # already cancelled, finished or requeued
+
+
+def name_base_model_in_adapters(output_dir: Path, name: str) -> None:
+    """PEFT records the base model's directory in each adapter_config.json; the stored outputs, which
+    users download, name the model instead (merging and serving are always given the base explicitly)."""
+    for config_path in output_dir.rglob("adapter_config.json"):
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        if config.get("base_model_name_or_path"):
+            config["base_model_name_or_path"] = name
+            config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")

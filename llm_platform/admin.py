@@ -36,6 +36,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "name",
         "organization",
         "role",
+        "scopes",
         "created_by",
         "created_at",
         "last_used_at",
@@ -53,6 +54,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             "name",
             "prefix",
             "role",
+            "scopes",
             "created_by",
             "created_at",
             "last_used_at",
@@ -62,7 +64,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return ["organization", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+        # Scopes are chosen at creation (all the role allows, from here); the role still caps them.
+        return ["organization", "prefix", "scopes", "created_by", "created_at", "last_used_at", "revoked_at"]
 
     def save_model(self, request, obj, form, change):
         if change:

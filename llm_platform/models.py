@@ -10,6 +10,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from llm_platform.errors import DomainError
+
 SLUG_VALIDATOR = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$",
     "Use 1-50 lowercase letters, digits and hyphens, starting and ending with a letter or digit.",
@@ -70,6 +72,32 @@ class Membership(models.Model):
 KEY_PREFIX = "tf"
 
 
+class Scope(models.TextChoices):
+    """What an API key may do; the key's role caps it (a read-only key never writes or infers)."""
+
+    READ = "read", "Read (GET on the APIs)"
+    WRITE = "write", "Write (create, change, delete)"
+    INFERENCE = "inference", "Inference (the /v1 gateway)"
+
+
+ROLE_SCOPES: dict[str, tuple[str, ...]] = {
+    Role.MEMBER: (Scope.READ, Scope.WRITE, Scope.INFERENCE),
+    Role.VIEWER: (Scope.READ,),
+}
+
+
+def scopes_text(scopes) -> str:
+    """The stored form: known scopes, comma-separated, in Scope's order (one column the gateway's single
+    SQL statement reads as it is)."""
+    wanted = set(scopes)
+    return ",".join(scope.value for scope in Scope if scope in wanted)
+
+
+def scope_granted(role: str, scopes: str, scope: str) -> bool:
+    """Whether a key of ``role`` with stored ``scopes`` may use ``scope``: chosen and allowed by its role."""
+    return scope in scopes.split(",") and scope in ROLE_SCOPES.get(role, ())
+
+
 def _hash_key(raw_key: str) -> str:
     # Keys carry 256 bits of randomness, so a plain SHA-256 is enough (no slow KDF needed).
     return hashlib.sha256(raw_key.encode()).hexdigest()
@@ -92,6 +120,11 @@ class ApiKey(models.Model):
         choices=[(Role.MEMBER.value, "Read and write"), (Role.VIEWER.value, "Read only")],
         default=Role.MEMBER,
     )
+    scopes = models.CharField(
+        max_length=50,
+        default=scopes_text(ROLE_SCOPES[Role.MEMBER]),
+        help_text="Comma-separated: read, write, inference; chosen at creation, within what the role allows.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -110,8 +143,18 @@ class ApiKey(models.Model):
         return f"{self.prefix}… ({self.name or 'unnamed'})"
 
     @classmethod
-    def issue(cls, organization: Organization, *, name: str = "", role: str = Role.MEMBER, created_by=None):
-        """Create a key and return ``(api_key, raw_key)``; the raw key is never stored."""
+    def issue(
+        cls,
+        organization: Organization,
+        *,
+        name: str = "",
+        role: str = Role.MEMBER,
+        scopes=None,
+        created_by=None,
+    ):
+        """Create a key and return ``(api_key, raw_key)``; the raw key is never stored. ``scopes`` default
+        to all the role allows; asking for more, or for none, is a DomainError naming ``scopes``."""
+        scopes = cls.check_scopes(role, scopes)
         prefix = f"{KEY_PREFIX}_{secrets.token_hex(4)}"
         raw_key = f"{prefix}_{secrets.token_urlsafe(32)}"
         api_key = cls.objects.create(
@@ -120,9 +163,41 @@ class ApiKey(models.Model):
             prefix=prefix,
             key_hash=_hash_key(raw_key),
             role=role,
+            scopes=scopes,
             created_by=created_by,
         )
         return api_key, raw_key
+
+    @staticmethod
+    def check_scopes(role: str, scopes) -> str:
+        """The stored form of ``scopes`` for a key of ``role`` (None: all the role allows)."""
+        allowed = ROLE_SCOPES.get(role)
+        if allowed is None:
+            raise DomainError("Unknown role.", fields={"role": "must be member or viewer"})
+        if scopes is None:
+            return scopes_text(allowed)
+        wanted = list(scopes)
+        unknown = [s for s in wanted if s not in Scope.values]
+        if unknown:
+            raise DomainError(
+                f"Unknown scope {unknown[0]!r}.", fields={"scopes": "choose from read, write, inference"}
+            )
+        beyond = [s for s in wanted if s not in allowed]
+        if beyond:
+            raise DomainError(
+                f"A {role} key cannot have the {beyond[0]!r} scope.",
+                fields={"scopes": f"a {role} key may have: {', '.join(allowed)}"},
+            )
+        if not wanted:
+            raise DomainError("Choose at least one scope.", fields={"scopes": "choose at least one"})
+        return scopes_text(wanted)
+
+    def allows(self, scope: str) -> bool:
+        return scope_granted(self.role, self.scopes, scope)
+
+    @property
+    def scope_list(self) -> list[str]:
+        return [scope for scope in self.scopes.split(",") if self.allows(scope)]
 
     @staticmethod
     def prefix_of(raw_key: str) -> str | None:

@@ -11,9 +11,10 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 
+from llm_platform.portal.views import may_infer
 from llm_platform.tenancy import scoped
 from serving_app.gateway import proxy
-from serving_app.gateway.errors import GatewayError
+from serving_app.gateway.errors import GatewayError, permission_denied
 from serving_app.gateway.routing import Target, target_of
 from serving_app.gateway.views import parse_body
 from serving_app.models import Deployment, DeploymentSource, DeploymentStatus
@@ -39,10 +40,14 @@ def comparison_available(deployment: Deployment) -> bool:
     return deployment.is_adapter or _base_deployment(deployment) is not None
 
 
-def playground_target(org, pk: int, variant: str) -> Target:
+def playground_target(org, pk: int, variant: str, *, may_chat: bool) -> Target:
+    """``may_chat``: the user's role allows inference (viewers do not); checked after the lookup, so
+    another organization's deployment is a 404 for everyone."""
     deployment = scoped(Deployment.objects.select_related("engine", "base_model"), org).filter(pk=pk).first()
     if deployment is None:
         raise GatewayError(404, "No such deployment.", code="not_found")
+    if not may_chat:
+        raise permission_denied("Your role in this organization (viewer) may not chat with models.")
     if variant == "tuned":
         return target_of(deployment)
     if variant != "base":
@@ -107,7 +112,7 @@ async def playground_chat(request: HttpRequest, pk: int) -> HttpResponse:
             raise GatewayError(404, "No such deployment.", code="not_found")
         payload = parse_body(request)
         variant = str(payload.get("target") or "tuned")
-        target = await sync_to_async(playground_target)(request.org, pk, variant)
+        target = await sync_to_async(playground_target)(request.org, pk, variant, may_chat=may_infer(request))
         answer = await proxy.forward(target, "/v1/chat/completions", chat_body(payload))
         return answer.to_django()
     except GatewayError as exc:

@@ -6,13 +6,14 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Sum
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from llm_platform.errors import DomainError
-from llm_platform.portal.views import require_org, require_write
+from llm_platform.portal.views import may_infer, require_org, require_write
 from llm_platform.tenancy import get_scoped_or_404, scoped
 from serving_app import services
 from serving_app.conf import default_engine_kind, gateway_endpoint
@@ -123,7 +124,9 @@ def deployment_unpublish(request, pk: int):
 @login_required
 def playground(request, pk: int):
     org = require_org(request)
-    deployment = get_scoped_or_404(_deployments(org), org, pk=pk)
+    deployment = get_scoped_or_404(_deployments(org), org, pk=pk)  # another org's: 404 before 403
+    if not may_infer(request):
+        raise PermissionDenied("Your role in this organization (viewer) may not chat with models.")
     return render(
         request,
         "serving/playground.html",

@@ -31,6 +31,42 @@ def path_under_model_roots(raw_path: str) -> Path:
     return path
 
 
+def hide_server_paths(text: str, *models: BaseModel) -> str:
+    """``text`` for people who are not operators: each model's directory becomes its name, and any other
+    place under MODEL_ROOTS becomes "<model root>" (tracebacks and loader errors name such paths)."""
+    if not text:
+        return text
+    for model in models:
+        if model is not None and model.path:
+            for form in _forms(model.path):
+                text = text.replace(form, model.name)
+    for root in settings.MODEL_ROOTS:
+        for form in _forms(str(root)):
+            text = text.replace(form, "<model root>")
+    return text
+
+
+def hide_paths_in(value, *models: BaseModel):
+    """:func:`hide_server_paths` through every string of a JSON-like value (an event, a report)."""
+    if isinstance(value, str):
+        return hide_server_paths(value, *models)
+    if isinstance(value, dict):
+        return {key: hide_paths_in(item, *models) for key, item in value.items()}
+    if isinstance(value, list):
+        return [hide_paths_in(item, *models) for item in value]
+    return value
+
+
+def _forms(path: str) -> list[str]:
+    """A path as written and as resolved (symlinks), longest first so the fuller one is replaced first."""
+    forms = {path.rstrip("/") or path}
+    try:
+        forms.add(str(Path(path).expanduser().resolve()))
+    except (OSError, RuntimeError):
+        pass
+    return sorted((f for f in forms if len(f) > 1), key=len, reverse=True)
+
+
 def inspect_model(source: str, *, trust_remote_code: bool) -> dict:
     """Load config and tokenizer (no weights) and describe the model; DomainError when they do not load."""
     from transformers import AutoConfig, AutoTokenizer

@@ -15,6 +15,7 @@ from llm_platform.bisheng import BishengAPIView, envelope
 from llm_platform.errors import DomainError, NotFound
 from llm_platform.tenancy import scoped
 from training_app import services
+from training_app.api.serializers import HYPERPARAMETERS_HELP
 from training_app.api.views import resolve_base_model
 from training_app.logs import format_event
 from training_app.models import BaseModel, JobEvent, JobStatus, TrainingJob
@@ -54,7 +55,12 @@ class JobCreateSerializer(serializers.Serializer):
     stage = serializers.CharField(default="sft")
     train_data = TrainDataSerializer(many=True, required=False, default=list)
     preset_data = TrainDataSerializer(many=True, required=False, default=list)
-    extra_params = serializers.DictField(required=False, default=dict)
+    extra_params = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="The hyperparameters (as in POST /api/jobs/), plus 'gpus' (the devices, 'auto' by default)"
+        " and 'name'/'author' for presets.\n" + HYPERPARAMETERS_HELP,
+    )
 
 
 def job_to_bisheng(job: TrainingJob) -> dict:

@@ -14,6 +14,7 @@ from django.db import transaction
 
 from llm_platform.errors import Conflict, DomainError
 from training_app.artifacts import upload_directory
+from training_app.base_models import hide_server_paths, register_base_model
 from training_app.events import record_event
 from training_app.models import BaseModel, JobStatus, TrainingJob
 
@@ -64,7 +65,8 @@ def merge_job(job_id: int) -> str:
                 trust_remote_code=job.base_model.trust_remote_code,
             )
         except Exception as exc:  # noqa: BLE001 - reported to the user on the job's log
-            record_event(job.pk, "log", {"message": f"Merge-and-export failed: {exc}"}, level="error")
+            problem = hide_server_paths(str(exc), job.base_model)
+            record_event(job.pk, "log", {"message": f"Merge-and-export failed: {problem}"}, level="error")
             raise
         files = upload_directory(merged, f"{job.artifacts_prefix}/merged")
     artifacts = dict(job.artifacts or {})
@@ -79,8 +81,6 @@ def merge_job(job_id: int) -> str:
 def register_as_base_model(job: TrainingJob, name: str) -> BaseModel:
     """Make a finished job's full weights (a full/freeze fine-tune, or a merged LoRA) a base model of its
     organization. The weights are copied under the first model root, so the MODEL_ROOTS rule holds."""
-    from training_app.base_models import register_base_model
-
     if job.status not in FINISHED:
         raise Conflict(f"Only a finished job can become a base model; this one is {job.status}.")
     merged = job.method in ADAPTER_METHODS
@@ -91,15 +91,21 @@ def register_as_base_model(job: TrainingJob, name: str) -> BaseModel:
     target = Path(settings.MODEL_ROOTS[0]) / "tuned" / str(job.organization_id) / str(job.uid)
     download_outputs(job, target, merged=merged)
     root = job.base_model.root_base or job.base_model
-    return register_base_model(
-        name,
-        path=str(target),
-        organization=job.organization,
-        source_job=job,
-        root_base=root,
-        enabled_for_all=False,
-        trust_remote_code=job.base_model.trust_remote_code,
-        chat_template_source=job.base_model.chat_template_source,
-        chat_template_name=job.base_model.chat_template_name,
-        chat_template=job.base_model.chat_template,
-    )
+    try:
+        return register_base_model(
+            name,
+            path=str(target),
+            organization=job.organization,
+            source_job=job,
+            root_base=root,
+            enabled_for_all=False,
+            trust_remote_code=job.base_model.trust_remote_code,
+            chat_template_source=job.base_model.chat_template_source,
+            chat_template_name=job.base_model.chat_template_name,
+            chat_template=job.base_model.chat_template,
+        )
+    except DomainError as exc:  # loader errors name the directory: the user sees the model's name
+        raise DomainError(
+            hide_server_paths(exc.message),
+            fields={key: hide_server_paths(str(value)) for key, value in (exc.fields or {}).items()},
+        ) from exc

@@ -8,6 +8,7 @@ from django import forms
 
 from llm_platform.tenancy import scoped
 from training_app.models import BaseModel
+from training_app.trainer.limits import BOUNDS, SEED_BOUND
 from training_app.trainer.spec import HELP, METHODS, STAGES, Hyperparameters
 
 CHOICES = {
@@ -62,6 +63,16 @@ DEFAULTS = Hyperparameters().to_dict()
 TYPES = {f.name: f.type for f in dataclasses.fields(Hyperparameters)}
 
 
+def _number_input(name: str) -> forms.NumberInput:
+    """The browser's min/max from the one table; the job service checks them again (with open ends),
+    so the portal, the API and Bisheng's API refuse alike."""
+    bound = BOUNDS.get(name)
+    if bound is None:
+        return forms.NumberInput()
+    low = -1 if name == "max_steps" else bound.low
+    return forms.NumberInput(attrs={"min": low, "max": bound.high})
+
+
 def _field(name: str) -> forms.Field:
     default = DEFAULTS[name]
     kind = str(TYPES[name])
@@ -75,9 +86,9 @@ def _field(name: str) -> forms.Field:
     if "bool" in kind:
         return forms.BooleanField(**common)
     if "int" in kind:
-        return forms.IntegerField(**common)
+        return forms.IntegerField(widget=_number_input(name), **common)
     if "float" in kind:
-        return forms.FloatField(**common)
+        return forms.FloatField(widget=_number_input(name), **common)
     return forms.CharField(**common)
 
 
@@ -97,9 +108,14 @@ class JobForm(forms.Form):
         choices=[(m, m.upper() if m != "freeze" else "Freeze") for m in METHODS], initial="lora"
     )
     devices = forms.CharField(
-        initial="cpu", help_text="'cpu', 'auto' (one GPU), 'auto:2', or GPU ids like 0,1."
+        initial="cpu",
+        help_text="'cpu', 'auto' (one GPU), 'auto:2', or GPU ids like 0,1 (of the GPUs page; on one host).",
     )
-    seed = forms.IntegerField(initial=42)
+    seed = forms.IntegerField(
+        initial=42,
+        widget=forms.NumberInput(attrs={"min": SEED_BOUND.low, "max": SEED_BOUND.high}),
+        help_text=f"Seeds the data split and training; {SEED_BOUND.words()}.",
+    )
 
     def __init__(self, *args, org=None, **kwargs):
         super().__init__(*args, **kwargs)

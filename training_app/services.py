@@ -7,10 +7,13 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
+from gpu_workers.capabilities import capabilities, explicit_gpus_problem
 from llm_platform.errors import Conflict, DomainError
 from llm_platform.tenancy import scoped
+from training_app.base_models import hide_server_paths
 from training_app.models import ACTIVE_STATUSES, BaseModel, JobDataset, JobStatus, TrainingJob
 from training_app.states import transition
+from training_app.trainer.limits import SEED_BOUND, run_size_errors
 from training_app.trainer.spec import METHODS, STAGES, Hyperparameters, environment_errors
 
 DEVICES_PATTERN = re.compile(r"^(cpu|auto(:[1-9][0-9]?)?|[0-9]{1,2}(,[0-9]{1,2})*)$")
@@ -27,11 +30,33 @@ class DatasetChoice:
     placeholders: dict | None = None
 
 
-def cluster_capabilities() -> dict:
-    """What the workers can run: whether any CUDA device and bitsandbytes are available to jobs."""
-    from gpu_workers.capabilities import capabilities
+def device_count(devices: str) -> int:
+    """How many devices (trainer processes) a valid ``devices`` value asks for."""
+    if devices == "cpu" or devices == "auto":
+        return 1
+    if devices.startswith("auto:"):
+        return int(devices[len("auto:") :])
+    return len(set(devices.split(",")))
 
-    return capabilities()
+
+def _devices_error(devices: str) -> str | None:
+    """Refused at once rather than waited on forever: GPU ids the fleet does not have. ``cpu`` and
+    ``auto`` wait for a worker as they always did (the job's page says what it waits for)."""
+    if not DEVICES_PATTERN.match(devices or ""):
+        return "use 'cpu', 'auto', 'auto:N' or GPU ids like '0,1'"
+    if devices == "cpu" or devices.startswith("auto"):
+        return None
+    return explicit_gpus_problem(sorted({int(part) for part in devices.split(",")}))
+
+
+def _training_rows(datasets: list[DatasetChoice]) -> int:
+    """The rows a job trains on at most: its counts (capped by each dataset's size), or whole datasets
+    (a mix by shares is at most all of them)."""
+    rows = 0
+    for choice in datasets:
+        available = choice.dataset.num_rows or 0
+        rows += min(choice.num_samples, available) if choice.num_samples else available
+    return rows
 
 
 def validate_job_request(
@@ -44,8 +69,10 @@ def validate_job_request(
     datasets: list[DatasetChoice],
     hyperparameters: dict,
     devices: str,
+    seed: int = 42,
 ) -> tuple[Hyperparameters, dict]:
-    """Every check a new job must pass, all reported at once as ``{field: message}``."""
+    """Every check a new job must pass, all reported at once as ``{field: message}``: ranges of the
+    hyperparameters (limits.BOUNDS), the size of the run for its data, and the devices the fleet has."""
     errors: dict[str, str] = {}
     if not name or not re.fullmatch(r"[A-Za-z0-9_-]{1,50}", name):
         errors["name"] = "use at most 50 letters, digits, '-' and '_'"
@@ -58,14 +85,23 @@ def validate_job_request(
     if base_model is None or not scoped(BaseModel.objects.all(), org).filter(pk=base_model.pk).exists():
         errors["base_model"] = "no such base model for this organization"
     elif not base_model.is_valid:
-        errors["base_model"] = f"{base_model.name} failed validation: {base_model.validation_error}"
-    if not DEVICES_PATTERN.match(devices or ""):
-        errors["devices"] = "use 'cpu', 'auto', 'auto:N' or GPU ids like '0,1'"
-    errors.update(_dataset_errors(org, stage, datasets))
+        problem = hide_server_paths(base_model.validation_error, base_model)
+        errors["base_model"] = f"{base_model.name} failed validation: {problem}"
+    device_problem = _devices_error(devices)
+    if device_problem:
+        errors["devices"] = device_problem
+    if isinstance(seed, bool) or not isinstance(seed, int) or not SEED_BOUND.contains(seed):
+        errors["seed"] = f"must be a whole number {SEED_BOUND.words()}"
+    dataset_errors = _dataset_errors(org, stage, datasets)
+    errors.update(dataset_errors)
     hp = Hyperparameters.from_dict(hyperparameters)
-    for field, message in hp.validate(method if method in METHODS else None):
+    hp_errors = hp.validate(method if method in METHODS else None)
+    for field, message in hp_errors:
         errors.setdefault(field, message)
-    caps = cluster_capabilities()
+    if not hp_errors and not dataset_errors and "devices" not in errors:
+        for field, message in run_size_errors(hp, _training_rows(datasets), device_count(devices)):
+            errors.setdefault(field, message)
+    caps = capabilities()
     wants_gpu = devices != "cpu"
     for field, message in environment_errors(
         hp,
@@ -128,6 +164,7 @@ def create_job(
         datasets=datasets,
         hyperparameters=hyperparameters or {},
         devices=devices,
+        seed=seed,
     )
     try:
         with transaction.atomic():

@@ -260,7 +260,7 @@ def job_artifact(request, pk: int, path: str):
 @login_required
 def base_models(request):
     org = require_org(request)
-    models = scoped(BaseModel.objects.all(), org).distinct()
+    models = scoped(BaseModel.objects.select_related("source_job"), org).distinct()
     return render(
         request, "training/base_models.html", {"models": models, "new_job_url": reverse("training:new")}
     )

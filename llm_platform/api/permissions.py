@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import permissions
 
-from llm_platform.models import ApiKey, Role, role_at_least
+from llm_platform.models import ApiKey, Role, Scope, role_at_least
 
 
 def request_org_and_role(request):
@@ -27,7 +27,18 @@ class TenantPermission(permissions.BasePermission):
         if org is None or role is None:
             self.message = "You are not a member of any organization."
             return False
-        if request.method in permissions.SAFE_METHODS:
+        reading = request.method in permissions.SAFE_METHODS
+        if isinstance(request.auth, ApiKey):
+            scope = Scope.READ if reading else Scope.WRITE
+            if not request.auth.allows(scope):
+                self.message = missing_scope_message(request.auth, scope)
+                return False
+        if reading:
             return True
         required = getattr(view, "required_write_role", Role.MEMBER)
         return role_at_least(role, required)
+
+
+def missing_scope_message(api_key: ApiKey, scope: str) -> str:
+    granted = ", ".join(api_key.scope_list) or "none"
+    return f"This API key lacks the '{scope}' scope (it has: {granted}); create a key with it in the portal."

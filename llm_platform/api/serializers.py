@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from llm_platform.models import ApiKey, Membership, Organization
+from llm_platform.models import ApiKey, Membership, Organization, Scope
 
 
 class OrganizationSerializer(serializers.ModelSerializer):
@@ -24,6 +24,13 @@ class MembershipSerializer(serializers.ModelSerializer):
 class ApiKeySerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
     is_active = serializers.BooleanField(read_only=True)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=Scope.choices),
+        source="scope_list",
+        required=False,
+        help_text="read (GET), write (create, change, delete), inference (the /v1 gateway). Default: all"
+        " the role allows; a viewer (read-only) key may only read.",
+    )
 
     class Meta:
         model = ApiKey
@@ -32,6 +39,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "name",
             "prefix",
             "role",
+            "scopes",
             "created_by",
             "created_at",
             "last_used_at",

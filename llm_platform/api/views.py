@@ -54,6 +54,7 @@ class ApiKeyViewSet(TenantCreateListRetrieveDestroyViewSet):
             self.org,
             name=serializer.validated_data.get("name", ""),
             role=serializer.validated_data.get("role", ApiKey._meta.get_field("role").default),
+            scopes=serializer.validated_data.get("scope_list"),
             created_by=request.user,
         )
         api_key.key = raw_key

@@ -1,6 +1,6 @@
 from django import forms
 
-from llm_platform.models import ApiKey
+from llm_platform.models import ApiKey, Scope
 
 
 class ApiKeyForm(forms.Form):
@@ -8,3 +8,10 @@ class ApiKeyForm(forms.Form):
         max_length=100, required=False, help_text="What the key is for, e.g. 'CI pipeline'."
     )
     role = forms.ChoiceField(choices=ApiKey._meta.get_field("role").choices, initial="member")
+    scopes = forms.MultipleChoiceField(
+        choices=Scope.choices,
+        required=False,
+        initial=Scope.values,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: all the access allows. A read-only key may only read.",
+    )

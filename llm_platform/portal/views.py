@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_rq import get_connection
 
+from llm_platform.errors import DomainError
 from llm_platform.models import ApiKey, Role, role_at_least
 from llm_platform.portal.forms import ApiKeyForm
 from llm_platform.tenancy import get_scoped_or_404, scoped, switch_organization
@@ -38,6 +39,11 @@ def require_write(request: HttpRequest) -> None:
         raise PermissionDenied("Your role in this organization only allows reading.")
 
 
+def may_infer(request: HttpRequest) -> bool:
+    """Whether the signed-in user may chat with models (the playground): not a viewer."""
+    return bool(request.role) and role_at_least(request.role, Role.MEMBER)
+
+
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     org = require_org(request)
@@ -62,10 +68,19 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         require_write(request)
         if form.is_valid():
-            _api_key, new_key = ApiKey.issue(
-                org, name=form.cleaned_data["name"], role=form.cleaned_data["role"], created_by=request.user
-            )
-            form = ApiKeyForm()
+            try:
+                _api_key, new_key = ApiKey.issue(
+                    org,
+                    name=form.cleaned_data["name"],
+                    role=form.cleaned_data["role"],
+                    scopes=form.cleaned_data["scopes"] or None,
+                    created_by=request.user,
+                )
+            except DomainError as exc:
+                for field, message in (exc.fields or {"role": exc.message}).items():
+                    form.add_error(field, message)
+            else:
+                form = ApiKeyForm()
     keys = scoped(ApiKey.objects.select_related("created_by"), org)
     return render(request, "portal/api_keys.html", {"keys": keys, "form": form, "new_key": new_key})
 

@@ -43,6 +43,10 @@ def model_not_found(name: str) -> GatewayError:
     )
 
 
+def permission_denied(message: str) -> GatewayError:
+    return GatewayError(403, message, code="permission_denied")
+
+
 def method_not_allowed(allowed: str) -> GatewayError:
     return GatewayError(
         405, f"Use {allowed} on this endpoint.", code="method_not_allowed", headers={"Allow": allowed}

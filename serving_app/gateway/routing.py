@@ -14,8 +14,8 @@ from django.db import connection
 from django.utils import timezone
 
 from llm_platform.api.authentication import bearer_token
-from llm_platform.models import ApiKey, Organization
-from serving_app.gateway.errors import GatewayError, model_not_found
+from llm_platform.models import ApiKey, Organization, Scope, scope_granted
+from serving_app.gateway.errors import GatewayError, model_not_found, permission_denied
 from serving_app.models import Deployment, DeploymentStatus, Engine, EngineStatus
 
 
@@ -40,13 +40,23 @@ def invalid_key() -> GatewayError:
     return GatewayError(401, "Incorrect or revoked API key provided.", code="invalid_api_key")
 
 
+def no_inference() -> GatewayError:
+    return permission_denied(
+        "This API key may not call models: it lacks the 'inference' scope, or it is read-only."
+        " Create a key with the 'inference' scope in the portal."
+    )
+
+
 def authenticate(header: str) -> Organization:
+    """The key's organization, for listing models: a read (or an inference) scope is enough."""
     if not header:
         raise missing_key()
     token = bearer_token(header)
     api_key = ApiKey.authenticate(token) if token else None
     if api_key is None:
         raise invalid_key()
+    if not (api_key.allows(Scope.INFERENCE) or api_key.allows(Scope.READ)):
+        raise permission_denied("This API key may not list models: it has neither 'read' nor 'inference'.")
     return api_key.organization
 
 
@@ -107,6 +117,8 @@ def _target(row: dict, *, base: bool = False) -> Target:
 _HOT_COLUMNS = (
     ("key_id", "k", "id"),
     ("key_hash", "k", "key_hash"),
+    ("key_role", "k", "role"),
+    ("key_scopes", "k", "scopes"),
     ("organization_id", "k", "organization"),
     ("pk", "d", "id"),
     ("name", "d", "name"),
@@ -173,6 +185,9 @@ def authenticate_and_resolve(header: str, name) -> Target:
     if row is None:
         raise invalid_key()
     _touch(row["key_id"], row["key_hash"])
+    # Before the model is looked at: a refusal says nothing about which models exist.
+    if not scope_granted(row["key_role"], row["key_scopes"], Scope.INFERENCE):
+        raise no_inference()
     if not isinstance(name, str) or not name:
         raise GatewayError(400, "Give the model to use in 'model'.", param="model", code="missing_model")
     if row["pk"] is None:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from llm_platform.consumers import notify_org
 from llm_platform.errors import Conflict
 from serving_app.models import Deployment, DeploymentSource, DeploymentStatus
+from training_app.base_models import hide_server_paths
 from training_app.models import JobStatus, TrainingJob
 from training_app.states import transition
 
@@ -50,14 +51,15 @@ def mark_ready(deployment_id: int) -> bool:
 
 
 def mark_failed(deployment_id: int, error: str) -> bool:
-    return _set(deployment_id, DeploymentStatus.FAILED, error=error[-2000:])
+    """The reason is shown to the organization: engines' log lines may name model directories."""
+    return _set(deployment_id, DeploymentStatus.FAILED, error=hide_server_paths(error)[-2000:])
 
 
 def mark_starting(deployment_id: int, reason: str = "") -> bool:
     """Back to starting while its engine restarts; the job stays published through a short outage."""
     return (
         Deployment.objects.filter(pk=deployment_id, status=DeploymentStatus.READY).update(
-            status=DeploymentStatus.STARTING, error=reason
+            status=DeploymentStatus.STARTING, error=hide_server_paths(reason)
         )
         > 0
     )

@@ -29,6 +29,7 @@ from serving_app.models import (
     EngineStatus,
 )
 from serving_app.services.lifecycle import sync_job_status
+from training_app.base_models import hide_server_paths
 from training_app.models import BaseModel, JobEvent, JobStatus, TrainingJob
 
 ADAPTER_METHODS = ("lora", "qlora")
@@ -159,7 +160,8 @@ def publish(
     kind = resolve_engine_kind(engine, joins=base if shared else None, device=device)
     errors = _job_errors(job, checkpoint_step, kind) if job is not None else {}
     if not base.is_valid:
-        errors["base_model"] = f"{base.name} failed validation: {base.validation_error}"
+        problem = hide_server_paths(base.validation_error, base)
+        errors["base_model"] = f"{base.name} failed validation: {problem}"
     if device_error(device):
         errors["device"] = device_error(device)
     name = (name or "").strip() or default_name(job, checkpoint_step, base_model)

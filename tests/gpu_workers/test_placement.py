@@ -116,7 +116,8 @@ def test_gpu_jobs_stay_on_one_host_respect_max_gpus_and_are_not_starved(
 def test_a_queued_job_says_what_it_waits_for(client, alice_api, org_a, alice, tiny_model, qa_data):
     from gpu_workers.scheduler import waiting_reason
 
-    # No worker offers GPU 3: said on the page and in the API, not waited on silently.
+    # GPU 3's worker is offline: said on the page and in the API, not waited on silently.
+    Device.objects.create(host=f"{host_name()}-old", kind="gpu", index=3, heartbeat_at=None)
     wants_gpu = submit(org_a, alice, qa_data, tiny_model, "wants-gpu-3", devices="3")
     reason = waiting_reason(wants_gpu)
     assert "No online worker offers GPU 3" in reason

@@ -152,6 +152,48 @@ def test_another_organizations_model_is_not_found(front, deployment, org_b):
     assert detail.status_code == 404 and detail.json()["error"]["code"] == "model_not_found"
 
 
+def test_keys_without_inference_and_viewer_keys_may_not_call_models(front, deployment, org_a, org_b):
+    def scoped_key(org, **issue) -> str:
+        return ApiKey.issue(org, name="scoped", **issue)[1]
+
+    read_only = scoped_key(org_a, scopes=["read", "write"])
+    viewer = scoped_key(org_a, role="viewer")
+    for refused in (read_only, viewer):
+        for model in ("qa-plain", "no-such-model"):  # refused before the name is looked up
+            status, error = chat(front, refused, ask(model))
+            assert status == 403 and error["code"] == "permission_denied", error
+            assert "'inference' scope" in error["message"]
+        response = front.post("/v1/completions", {"model": "qa-plain", "prompt": "x"}, refused)
+        assert response.status_code == 403 and set(response.json()["error"]) == OPENAI_ERROR_KEYS
+        assert [m["id"] for m in front.get("/v1/models", refused).json()["data"]] == ["qa-plain"]  # reading
+
+    inference_only = scoped_key(org_a, scopes=["inference"])
+    status, error = chat(front, inference_only, ask("qa-plain"))
+    assert status == 503 and error["code"] == "model_not_ready"  # past the key: only the engine is missing
+    assert front.get("/v1/models/qa-plain", inference_only).status_code == 200
+    write_only = scoped_key(org_a, scopes=["write"])
+    assert front.get("/v1/models", write_only).status_code == 403
+    # The outsider still gets 404 with a full key, as if the model did not exist.
+    assert chat(front, scoped_key(org_b), ask("qa-plain"))[0] == 404
+
+
+def test_viewers_may_not_use_the_playground(client, deployment, vera, bob, charlie):
+    url = f"/deployments/{deployment.pk}/playground/"
+    body = json.dumps({"messages": [{"role": "user", "content": "Hi"}]})
+    client.force_login(vera)
+    assert client.get(url).status_code == 403
+    assert "Open the playground" not in client.get(f"/deployments/{deployment.pk}/").content.decode()
+    response = client.post(url + "chat/", body, content_type="application/json")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert set(response.json()["error"]) == OPENAI_ERROR_KEYS
+    client.force_login(bob)  # a member gets past the role: the deployment is still starting
+    assert client.get(url).status_code == 200
+    assert client.post(url + "chat/", body, content_type="application/json").status_code == 503
+    client.force_login(charlie)
+    assert client.post(url + "chat/", body, content_type="application/json").status_code == 404
+
+
 def test_models_of_the_caller_are_listed(front, deployment, org_a):
     mine = key(org_a)
     listing = front.get("/v1/models", mine).json()
@@ -341,6 +383,10 @@ def test_the_one_statement_lookup_agrees_with_the_orm(deployment, org_a, org_b):
     with pytest.raises(routing.GatewayError) as forged:
         routing.authenticate_and_resolve(f"Bearer {wrong_secret}", "qa-plain")
     assert forged.value.status == 401
+    viewer = ApiKey.issue(org_a, role="viewer")[1]
+    with pytest.raises(routing.GatewayError) as read_only:  # the role and scopes come in the same row
+        routing.authenticate_and_resolve(f"Bearer {viewer}", "qa-plain")
+    assert read_only.value.status == 403
 
 
 def test_the_lean_gateway_sends_hsts_over_https_as_django_would(settings):

@@ -1,5 +1,7 @@
 """A job from the API to a trained artifact, through the scheduler, a real RQ worker and the trainer."""
 
+import json
+
 import pytest
 
 from tests.workers import wait_for
@@ -70,6 +72,12 @@ def test_lora_job_trains_on_a_real_worker_and_stores_its_adapter(workers, alice_
     )
     download = alice_api.get(f"/training/{job.pk}/files/adapter_config.json")
     assert download.status_code == 200
+    # Where the base model lies stays on the servers: the outputs and the record name the model.
+    assert json.loads(b"".join(download.streaming_content))["base_model_name_or_path"] == "tiny-llama"
+    trainer_report = alice_api.get(f"/training/{job.pk}/files/trainer_report.json")
+    assert json.loads(b"".join(trainer_report.streaming_content))["base_model"] == "tiny-llama"
+    recorded = json.dumps(list(JobEvent.objects.filter(job=job).values_list("payload", flat=True)))
+    assert tiny_model.path not in recorded + json.dumps(job.report)
 
 
 def test_cancel_after_a_checkpoint_then_retry_resumes_with_continuous_steps(

@@ -3,10 +3,36 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from training_app.models import BaseModel, JobDataset, JobEvent, TrainingJob
+from training_app.trainer.limits import (
+    MAX_CHECKPOINTS,
+    MAX_EVALUATIONS,
+    MAX_LOG_POINTS,
+    MAX_TOTAL_STEPS,
+    MAX_TRAINING_TOKENS,
+    SEED_BOUND,
+)
 from training_app.trainer.spec import HELP, METHODS, STAGES
+
+HYPERPARAMETERS_HELP = (
+    "Training settings by name; each is optional (LLaMA-Factory's defaults) and refused with its name"
+    " when outside its range. A run is also refused when, for its data, it would take more than"
+    f" {MAX_TOTAL_STEPS:,} optimizer steps (rows x epochs / (batch x accumulation x devices)),"
+    f" {MAX_TRAINING_TOKENS:,} tokens, {MAX_CHECKPOINTS:,} checkpoints, {MAX_EVALUATIONS:,} evaluations"
+    f" or {MAX_LOG_POINTS:,} logged steps.\n" + "\n".join(f"- {name}: {text}" for name, text in HELP.items())
+)
+DEVICES_HELP = (
+    "'cpu', 'auto' (one GPU), 'auto:N' (N GPUs of one host), or GPU ids like '0,1' (of one host). Ids the"
+    " fleet has never registered are refused, with the known ones; 'cpu' and 'auto' wait for a worker."
+)
 
 
 class BaseModelSerializer(serializers.ModelSerializer):
+    """``path`` (the directory on the servers) is shown to operators (staff) only: null for everyone else."""
+
+    path = serializers.SerializerMethodField(
+        help_text="The model's directory on the servers; staff only, else null."
+    )
+
     class Meta:
         model = BaseModel
         fields = [
@@ -27,6 +53,11 @@ class BaseModelSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+    def get_path(self, model: BaseModel) -> str | None:
+        request = self.context.get("request")
+        staff = request is not None and getattr(request.user, "is_staff", False)
+        return model.path if staff else None
 
 
 class JobDatasetSerializer(serializers.ModelSerializer):
@@ -109,9 +140,11 @@ class JobCreateSerializer(serializers.Serializer):
     stage = serializers.ChoiceField(choices=STAGES, default="sft")
     method = serializers.ChoiceField(choices=METHODS, default="lora")
     datasets = DatasetChoiceSerializer(many=True)
-    hyperparameters = serializers.DictField(required=False, default=dict, help_text=", ".join(HELP))
-    devices = serializers.CharField(default="cpu")
-    seed = serializers.IntegerField(default=42)
+    hyperparameters = serializers.DictField(required=False, default=dict, help_text=HYPERPARAMETERS_HELP)
+    devices = serializers.CharField(default="cpu", help_text=DEVICES_HELP)
+    seed = serializers.IntegerField(
+        default=42, help_text=f"Seeds the data split and training; {SEED_BOUND.words()}."
+    )
     priority = serializers.IntegerField(default=0, min_value=-100, max_value=100)
 
 

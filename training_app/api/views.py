@@ -158,7 +158,9 @@ class TrainingJobViewSet(
         serializer = RenameSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         model = exports.register_as_base_model(self.get_object(), serializer.validated_data["name"])
-        return Response(BaseModelSerializer(model).data, status=status.HTTP_201_CREATED)
+        return Response(
+            BaseModelSerializer(model, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
 
     @extend_schema(responses=JobEventSerializer(many=True))
     @action(detail=True, methods=["get"])

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training_app.trainer.limits import BOUNDS, MAX_TEXT_LENGTH, bound_errors
+
 STAGES = ("sft", "pt", "dpo")
 METHODS = ("full", "freeze", "lora", "qlora")
 LR_SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "polynomial", "cosine_with_restarts")
@@ -23,9 +25,10 @@ _MODULE_LIST = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*(\s*,\s*[A-Za-z_][A-Za-z0-9_
 
 Errors = list[tuple[str, str]]
 
-# One line per field; the portal shows it next to the input.
-HELP: dict[str, str] = {
-    "learning_rate": "Peak learning rate of AdamW; between 0 and 1 (LoRA often 1e-4, full fine-tuning 1e-5).",
+# One line per field; the portal shows it next to the input, the API in its description. The allowed
+# range is appended from limits.BOUNDS.
+_DESCRIPTIONS: dict[str, str] = {
+    "learning_rate": "Peak learning rate of AdamW (LoRA often 1e-4, full fine-tuning 1e-5).",
     "num_train_epochs": "How many passes over the training data; may be fractional.",
     "max_steps": "Stop after this many optimizer steps; -1 means use num_train_epochs instead.",
     "per_device_train_batch_size": "Examples per GPU per forward pass; lower it if you run out of memory.",
@@ -33,9 +36,9 @@ HELP: dict[str, str] = {
     "max_seq_len": "Token length at which examples are truncated (or packed blocks are cut).",
     "val_ratio": "Share of the data held out for evaluation when no evaluation file is given; 0 holds none.",
     "lr_scheduler_type": "How the learning rate changes over training: " + ", ".join(LR_SCHEDULERS) + ".",
-    "warmup_ratio": "Share of steps over which the learning rate rises linearly from 0; below 1.",
+    "warmup_ratio": "Share of steps over which the learning rate rises linearly from 0.",
     "weight_decay": "AdamW weight decay; 0 disables it.",
-    "max_grad_norm": "Gradients are clipped to this global norm; must be positive.",
+    "max_grad_norm": "Gradients are clipped to this global norm.",
     "logging_steps": "Report loss and learning rate every this many steps.",
     "save_strategy": "When to write resumable checkpoints: every save_steps ('steps'), each 'epoch', or 'no'.",
     "save_steps": "Checkpoint interval in optimizer steps when save_strategy is 'steps'.",
@@ -48,18 +51,35 @@ HELP: dict[str, str] = {
     "cpu_load": "Run on the CPU even when a GPU is visible (slow; for smoke tests and tiny models).",
     "lora_rank": "LoRA rank r: size of the low-rank update; 8-64 is typical.",
     "lora_alpha": "LoRA scaling numerator; the update is scaled by lora_alpha / lora_rank.",
-    "lora_dropout": "Dropout on the LoRA input; between 0 and 1.",
+    "lora_dropout": "Dropout on the LoRA input.",
     "lora_target": "Modules that get LoRA: 'all' (every linear layer but lm_head) or names, e.g. q_proj,v_proj.",
     "use_dora": "Use DoRA (weight-decomposed LoRA): often better quality, a little slower.",
     "freeze_trainable_layers": "Freeze tuning: train the last N decoder layers (N > 0) or the first -N (N < 0).",
     "freeze_trainable_modules": "Freeze tuning: modules trained inside those layers, 'all' or names like mlp.",
     "quantization_bit": "QLoRA: load the base model in 4 or 8 bits (needs a CUDA GPU and bitsandbytes).",
-    "pref_beta": "DPO beta: higher keeps the model closer to the reference model; must be positive.",
+    "pref_beta": "DPO beta: higher keeps the model closer to the reference model.",
     "do_eval_generation": "After training, generate answers for held-out prompts and score BLEU/ROUGE.",
     "eval_base_model": "Also score the base model on the same held-out rows, to compare it with the tuned one.",
     "eval_max_new_tokens": "Longest answer generated per held-out prompt during evaluation.",
     "max_eval_samples": "At most this many held-out examples are used for generation metrics.",
 }
+
+
+def _with_range(name: str, text: str) -> str:
+    if name in ("lora_target", "freeze_trainable_modules"):
+        return f"{text} At most {MAX_TEXT_LENGTH} characters."
+    bound = BOUNDS.get(name)
+    if bound is None:
+        return text
+    words = bound.words()
+    if name == "max_steps":
+        words = f"-1, or {words}"
+    elif name == "freeze_trainable_layers":
+        words += ", not 0"
+    return f"{text} Allowed: {words}."
+
+
+HELP: dict[str, str] = {name: _with_range(name, text) for name, text in _DESCRIPTIONS.items()}
 
 
 @dataclass
@@ -114,7 +134,7 @@ class Hyperparameters:
                 continue
             try:
                 setattr(hp, name, _coerce(raw, types[name]))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 hp.parse_errors.append((name, f"expected {_type_word(types[name])}, got {raw!r}"))
         return hp
 
@@ -130,57 +150,38 @@ class Hyperparameters:
             if name not in bad and not ok:
                 errors.append((name, message))
 
-        check("learning_rate", 0 < self.learning_rate < 1, "must be between 0 and 1 (exclusive)")
-        check("num_train_epochs", self.num_train_epochs > 0, "must be greater than 0")
-        check(
-            "max_steps", self.max_steps == -1 or self.max_steps >= 1, "must be -1 (use epochs) or at least 1"
-        )
-        check("per_device_train_batch_size", self.per_device_train_batch_size >= 1, "must be at least 1")
-        check("gradient_accumulation_steps", self.gradient_accumulation_steps >= 1, "must be at least 1")
-        check("max_seq_len", self.max_seq_len >= 8, "must be at least 8 tokens")
-        check("val_ratio", 0 <= self.val_ratio < 1, "must be at least 0 and below 1")
+        # Numeric ranges come from the one table (limits.BOUNDS); the rest are choices and shapes.
+        for name, message in bound_errors(self.to_dict(), bad):
+            errors.append((name, message))
+            bad.add(name)
         check(
             "lr_scheduler_type",
             self.lr_scheduler_type in LR_SCHEDULERS,
             "must be one of " + ", ".join(LR_SCHEDULERS),
         )
-        check("warmup_ratio", 0 <= self.warmup_ratio < 1, "must be at least 0 and below 1")
-        check("weight_decay", self.weight_decay >= 0, "must be 0 or more")
-        check("max_grad_norm", self.max_grad_norm > 0, "must be greater than 0")
-        check("logging_steps", self.logging_steps >= 1, "must be at least 1")
         check(
             "save_strategy",
             self.save_strategy in SAVE_STRATEGIES,
             "must be one of " + ", ".join(SAVE_STRATEGIES),
         )
-        check("save_steps", self.save_steps >= 1, "must be at least 1")
         check(
             "eval_strategy",
             self.eval_strategy in EVAL_STRATEGIES,
             "must be one of " + ", ".join(EVAL_STRATEGIES),
         )
-        check("eval_steps", self.eval_steps >= 1, "must be at least 1")
         check("fp16", not (self.bf16 and self.fp16), "bf16 and fp16 cannot both be on; pick one")
-        check("lora_rank", self.lora_rank >= 1, "must be at least 1")
-        check("lora_alpha", self.lora_alpha > 0, "must be greater than 0")
-        check("lora_dropout", 0 <= self.lora_dropout < 1, "must be at least 0 and below 1")
-        check(
-            "lora_target", _is_module_list(self.lora_target), "must be 'all' or comma-separated module names"
-        )
+        for name in ("lora_target", "freeze_trainable_modules"):
+            check(
+                name,
+                _is_module_list(getattr(self, name)),
+                "must be 'all' or comma-separated module names (at most 500 characters)",
+            )
         check(
             "freeze_trainable_layers",
             self.freeze_trainable_layers != 0,
             "must not be 0 (N > 0: last N layers)",
         )
-        check(
-            "freeze_trainable_modules",
-            _is_module_list(self.freeze_trainable_modules),
-            "must be 'all' or comma-separated module names",
-        )
         check("quantization_bit", self.quantization_bit in (None, 4, 8), "must be empty, 4 or 8")
-        check("pref_beta", self.pref_beta > 0, "must be greater than 0")
-        check("eval_max_new_tokens", 1 <= self.eval_max_new_tokens <= 4096, "must be between 1 and 4096")
-        check("max_eval_samples", self.max_eval_samples >= 1, "must be at least 1")
         if method is not None and method != "qlora":
             check(
                 "quantization_bit",
@@ -243,6 +244,8 @@ class JobSpec:
     trust_remote_code: bool = False
     # What the scheduler placed the job on, e.g. {"gpu_ids": [0, 1]}; recorded in the report.
     devices: dict[str, Any] = field(default_factory=dict)
+    # How the report names the base model (the platform's name: users never see its directory).
+    model_name: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
@@ -375,4 +378,4 @@ def _type_word(type_name: Any) -> str:
 
 
 def _is_module_list(value: str) -> bool:
-    return value == "all" or bool(_MODULE_LIST.match(value))
+    return value == "all" or (len(value) <= MAX_TEXT_LENGTH and bool(_MODULE_LIST.match(value)))

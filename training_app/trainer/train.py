@@ -334,7 +334,7 @@ def run_job(spec: JobSpec, emitter: EventEmitter | None = None) -> dict[str, Any
     report = {
         "stage": spec.stage,
         "method": spec.method,
-        "base_model": spec.model_path,
+        "base_model": spec.model_name or spec.model_path,
         "output_dir": str(output_dir),
         "artifact": "adapter" if is_adapter else "full_model",
         "global_step": global_step,
