@@ -26,6 +26,7 @@ DEFAULT_OPTIONS = {
     "trim": True,
     "drop_empty": True,
     "max_sample_chars": None,
+    "text_split": "auto",
 }
 
 
@@ -40,6 +41,7 @@ def ingest_options(options: dict, *, progress_every: int = 10_000) -> IngestOpti
         max_file_bytes=max(1, settings.MAX_UPLOAD_MB * MB),
         max_line_bytes=max(1, settings.MAX_LINE_KB * 1024),
         progress_every=progress_every,
+        text_split=options.get("text_split", "auto"),
     )
 
 
@@ -91,6 +93,7 @@ def ready_fields(result: IngestResult, normalised: str, sha256: str) -> dict:
         "error_message": "",
         "format": result.format,
         "kind": result.kind,
+        "has_placeholders": bool(result.stats.get("placeholders")),
         "rows_in": result.rows_in,
         "num_rows": result.rows_out,
         "stats": result.stats,

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import chat, normalise, preference
+from . import chat, normalise, preference, turns
 from .errors import (
     EMPTY_FILE,
     INVALID_OPTIONS,
@@ -24,10 +25,11 @@ from .errors import (
     RowInvalid,
 )
 from .files import file_extension, safe_filename
-from .formats import DETECT_ROWS, KIND_OF_FORMAT, ColumnMapping, check_format, resolve_format
+from .formats import DETECT_ROWS, KIND_OF_FORMAT, ColumnMapping, check_format, resolve_format, used_keys
 from .output import AtomicOutput, encode_row
 from .reader import Source
 from .stats import Stats, row_pieces, token_counter
+from .textdocs import RULES, TEXT_SPLITS
 
 POLICIES = ("drop", "reject")
 MAX_ERRORS_KEPT = 100
@@ -35,9 +37,13 @@ _NORMALISERS = {
     "alpaca": normalise.alpaca,
     "sharegpt": normalise.sharegpt,
     "openai": chat.openai,
+    "turns": turns.turns,
     "preference": preference.preference,
+    "kto": preference.kto,
     "text": normalise.text,
 }
+FILLABLE = frozenset({"name", "author"})  # placeholders a training job fills (its name and author fields)
+_FILLABLE_BYTES = re.compile(rb"\{\{\s*(name|author)\s*\}\}")
 
 Progress = Callable[[int, int, int], None]
 """Called as ``progress(bytes_done, bytes_total, rows_read)``; bytes are of the file on disk."""
@@ -51,6 +57,7 @@ class IngestOptions:
         ``max_bad_ratio`` of its rows are bad; ``reject`` refuses the file at the first bad row.
     max_sample_chars: rows with more characters than this (all texts together) are dropped
         (reason ``too_long``); ``None`` for no limit.
+    text_split: how a ``.txt`` file is cut into documents (see :mod:`.textdocs`).
     """
 
     policy: str = "drop"
@@ -62,8 +69,12 @@ class IngestOptions:
     max_file_bytes: int = 2 * 1024**3
     max_line_bytes: int = 16 * 1024**2
     progress_every: int = 10_000
+    text_split: str = "auto"
 
     def check(self) -> None:
+        if self.text_split not in TEXT_SPLITS:
+            allowed = ", ".join(TEXT_SPLITS)
+            raise FileError(INVALID_OPTIONS, f'text_split must be one of {allowed}, got "{self.text_split}"')
         if self.policy not in POLICIES:
             raise FileError(
                 INVALID_OPTIONS, f'policy must be one of {", ".join(POLICIES)}, got "{self.policy}"'
@@ -78,8 +89,8 @@ class IngestOptions:
 
 @dataclass
 class IngestResult:
-    kind: str  # sft | preference | text
-    format: str  # alpaca | sharegpt | openai | preference | text
+    kind: str  # sft | preference | kto | text
+    format: str  # one of FORMATS
     rows_in: int
     rows_out: int
     stats: dict
@@ -121,6 +132,25 @@ class _Errors:
             self.kept.append(error)
 
 
+class _Found:
+    """What the rows hold beyond their canonical content: fields the format does not read (reported as
+    ignored, never dropped silently) and placeholders a training job fills."""
+
+    def __init__(self, used: frozenset[str]):
+        self.used = used
+        self.ignored: dict[str, int] = {}
+        self.placeholders: set[str] = set()
+        self.placeholder_rows = 0
+
+    def summary(self) -> dict:
+        ignored = sorted(self.ignored.items(), key=lambda item: (-item[1], item[0]))
+        return {
+            "ignored_fields": dict(ignored),
+            "placeholders": sorted(self.placeholders),
+            "placeholder_rows": self.placeholder_rows,
+        }
+
+
 def ingest(
     src_path: str | os.PathLike,
     out_path: str | os.PathLike,
@@ -145,7 +175,11 @@ def ingest(
             raise FileError(INVALID_OPTIONS, f'a .txt file holds plain-text documents; it cannot be "{fmt}"')
         fmt, columns = "text", ColumnMapping()
     with Source(
-        src_path, ext, max_file_bytes=options.max_file_bytes, max_line_bytes=options.max_line_bytes
+        src_path,
+        ext,
+        max_file_bytes=options.max_file_bytes,
+        max_line_bytes=options.max_line_bytes,
+        text_split=options.text_split,
     ) as source:
         records = source.records()
         head = list(itertools.islice(records, DETECT_ROWS))
@@ -156,15 +190,28 @@ def ingest(
         normaliser = _NORMALISERS[fmt](columns, options.trim_whitespace, options.drop_empty_turns)
         stats = Stats(kind, token_counter(tokenizer))
         errors = _Errors(options.policy == "reject")
+        found = _Found(used_keys(fmt, columns) if ext != ".txt" else frozenset({"text"}))
         with AtomicOutput(out_path) as out:
             counts = _run(
-                itertools.chain(head, records), normaliser, out, stats, errors, options, source, progress
+                itertools.chain(head, records),
+                normaliser,
+                out,
+                stats,
+                errors,
+                options,
+                source,
+                progress,
+                found,
             )
             _check_outcome(counts, errors, options)
     rows_in, duplicates, too_long = counts
     dropped = {"invalid": errors.total, "duplicate": duplicates, "too_long": too_long}
     summary = stats.summary()
     summary.update(rows_in=rows_in, duplicates_removed=duplicates, dropped_by_reason=dropped)
+    summary.update(found.summary(), dedupe=options.dedupe)
+    if ext == ".txt":
+        summary["text_split"] = {"chosen": options.text_split, "rule": source.text_rule}
+        summary["text_split"]["description"] = RULES[source.text_rule]
     return IngestResult(
         kind=kind,
         format=fmt,
@@ -177,7 +224,7 @@ def ingest(
     )
 
 
-def _run(records, normaliser, out, stats, errors, options, source, progress) -> tuple[int, int, int]:
+def _run(records, normaliser, out, stats, errors, options, source, progress, found) -> tuple[int, int, int]:
     """The hot loop. Returns (rows read, duplicates dropped, too-long rows dropped)."""
     write = out.write
     add_stats = stats.add
@@ -185,6 +232,7 @@ def _run(records, normaliser, out, stats, errors, options, source, progress) -> 
     seen: set[bytes] | None = set() if options.dedupe else None
     blake2b = hashlib.blake2b
     every = options.progress_every
+    used, ignored = found.used, found.ignored
     rows_in = duplicates = too_long = 0
     for line, item, value in records:
         rows_in += 1
@@ -195,6 +243,10 @@ def _run(records, normaliser, out, stats, errors, options, source, progress) -> 
         except RowInvalid as exc:
             errors.add(line, item, exc)
             continue
+        extra = value.keys() - used
+        if extra:
+            for key in extra:
+                ignored[key] = ignored.get(key, 0) + 1
         pieces = row_pieces(row)
         if max_chars is not None and sum(len(text) for _, text in pieces) > max_chars:
             too_long += 1
@@ -206,6 +258,11 @@ def _run(records, normaliser, out, stats, errors, options, source, progress) -> 
                 duplicates += 1
                 continue
             seen.add(digest)
+        if b"{{" in data:
+            names = _FILLABLE_BYTES.findall(data)
+            if names:
+                found.placeholders.update(name.decode() for name in names)
+                found.placeholder_rows += 1
         write(data)
         add_stats(row, pieces)
     if progress is not None:
