@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STAGES = ("sft", "pt", "dpo")
+STAGES = ("sft", "pt", "dpo", "kto")
 METHODS = ("full", "freeze", "lora", "qlora")
 LR_SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "polynomial", "cosine_with_restarts")
 SAVE_STRATEGIES = ("steps", "epoch", "no")
