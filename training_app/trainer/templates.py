@@ -108,7 +108,8 @@ def apply_chat_template(
     tokenizer: Any, messages: list[dict], tools: list | None = None, **kwargs: Any
 ) -> Any:
     """``tokenizer.apply_chat_template`` with ``tools`` rendered whether or not the template knows them."""
-    if tools and template_renders_tools(getattr(tokenizer, "chat_template", None)):
+    template = kwargs.get("chat_template") or getattr(tokenizer, "chat_template", None)
+    if tools and template_renders_tools(template):
         return tokenizer.apply_chat_template(messages, tools=tools, **kwargs)
     if tools:
         messages = tools_in_system(messages, tools)
