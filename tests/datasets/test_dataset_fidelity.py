@@ -14,7 +14,8 @@ from transformers import AutoTokenizer
 from datasets_app.materialise import materialise_for_job
 from datasets_app.models import Dataset
 from tests.datasets.dataset_support import isolated_media, jsonl, upload  # noqa: F401
-from tests.training.conftest import tiny_model, tiny_model_dir  # noqa: F401
+from tests.training.conftest import tiny_model, tiny_model_dir  # noqa: F401 - fixtures
+from training_app import services
 from training_app.models import TrainingJob
 from training_app.trainer import data as trainer_data
 
@@ -74,16 +75,14 @@ def normalised(dataset: Dataset) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def job_data(org, user, tmp_path, tiny_model, dataset, *, stage="sft", placeholders=None) -> list[dict]:
+def job_data(org, user, tmp_path, base, dataset, *, stage="sft", placeholders=None) -> list[dict]:
     """Create the job through the API's service and materialise its training file as the runner would."""
-    from training_app import services
-
     choice = services.DatasetChoice(dataset, placeholders=placeholders)
     job = services.create_job(
         org,
         user,
         name=f"job-{dataset.pk}",
-        base_model=tiny_model,
+        base_model=base,
         datasets=[choice],
         stage=stage,
         hyperparameters={"per_device_train_batch_size": 2},
@@ -93,7 +92,11 @@ def job_data(org, user, tmp_path, tiny_model, dataset, *, stage="sft", placehold
 
 
 def test_tools_are_kept_deduplicated_with_their_rows_previewed_and_rendered(
-    alice, alice_api, org_a, tiny_model, tmp_path
+    alice,
+    alice_api,
+    org_a,
+    tiny_model,  # noqa: F811 - the fixture
+    tmp_path,
 ):
     dataset = portal_upload(alice, "glaive.jsonl", jsonl(tool_rows()))
     rows = normalised(dataset)
@@ -141,7 +144,7 @@ def test_unused_fields_are_listed_and_can_be_mapped_instead(alice, alice_api, or
     assert off["num_rows"] == 10 and off["duplicates_removed"] == 0
 
 
-def test_kto_data_is_its_own_kind_never_sft(alice, alice_api, org_a, tiny_model, tmp_path):
+def test_kto_data_is_its_own_kind_never_sft(alice, alice_api, org_a, tiny_model, tmp_path):  # noqa: F811
     dataset = portal_upload(alice, "kto.jsonl", jsonl(kto_rows()))
     assert dataset.kind == "kto" and dataset.stats["labels"] == {"desirable": 4, "undesirable": 4}
     assert "undesirable answer (label false)" in dataset.page and 'data-testid="kto-labels"' in dataset.page
@@ -206,7 +209,7 @@ def test_alternating_turn_lists_upload_as_they_are(alice, alice_api):
     assert odd.status_code == 400 and "must end with an assistant turn" in json.dumps(odd.json())
 
 
-def test_an_uploaded_identity_file_is_filled_from_the_job_form(alice, org_a, tiny_model, tmp_path):
+def test_an_uploaded_identity_file_is_filled_from_the_job_form(alice, org_a, tiny_model, tmp_path):  # noqa: F811
     rows = [
         {"instruction": "Who are you?", "output": "I am {{name}}, made by {{author}}."},
         {"instruction": "你是谁？", "output": "我是{{ name }}。"},
