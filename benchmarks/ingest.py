@@ -1,13 +1,15 @@
-"""Ingest throughput and memory on a HuatuoGPT-sft-data-v1-sized sharegpt upload.
+"""Ingest throughput and memory on HuatuoGPT-sft-data-v1-sized uploads, in two shapes.
 
-Generates (once, cached under var/bench/) a synthetic sharegpt JSON-lines file shaped like
-HuatuoGPT-sft-data-v1: 226,043 rows, about 318 MB, mixed Chinese/English medical dialogue of 1-6
-exchanges, with a few exact duplicates. Then runs it through the same ``ingest()`` an upload uses
-(default options: drop policy, trimming, dedupe) and prints one JSON object as the last line.
+Generates (once, cached under var/bench/) two synthetic JSON-lines files of the same dialogues, shaped
+like HuatuoGPT-sft-data-v1: 226,043 rows, about 318 MB, mixed Chinese/English medical dialogue of 1-6
+exchanges, with a few exact duplicates. One is sharegpt (``conversations`` of from/value turns); the
+other is HuatuoGPT's own shape, a list of alternating prefixed strings (``{"data": ["问：...", "答：...",
+...]}``). Each runs through the same ``ingest()`` an upload uses (default options: drop policy,
+trimming, dedupe) and one JSON object with both figures is the last line printed.
 
     .venv/bin/python benchmarks/ingest.py [--rows N] [--cache-dir DIR]
 
-Generation runs in a child process, so the peak RSS reported is that of ingesting alone.
+Generation and each ingest run in child processes, so each peak RSS is that of one ingest alone.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def _message(rng: random.Random, pool: list[str], extra: list[str], n: int) -> s
     return f"（病例编号{rng.randrange(10**6)}）" + "".join(parts)
 
 
-def generate(path: Path, rows: int) -> None:
+def generate(path: Path, rows: int, shape: str) -> None:
     rng = random.Random(SEED)
     tmp = path.with_suffix(".part")
     previous: list[str] = []
@@ -99,30 +101,24 @@ def generate(path: Path, rows: int) -> None:
             for _ in range(rng.choices(range(1, 7), TURN_WEIGHTS)[0]):
                 conversation.append({"from": "human", "value": _message(rng, questions, answers[-2:], 1)})
                 conversation.append({"from": "gpt", "value": _message(rng, answers, questions[:1], 3)})
-            line = json.dumps({"id": f"huatuo-{i}", "conversations": conversation}, ensure_ascii=False) + "\n"
+            if shape == "turns":
+                prefixes = ("问：", "答：") if not english else ("User: ", "Assistant: ")
+                data = [prefixes[j % 2] + turn["value"] for j, turn in enumerate(conversation)]
+                row = {"data": data}
+            else:
+                row = {"id": f"huatuo-{i}", "conversations": conversation}
+            line = json.dumps(row, ensure_ascii=False) + "\n"
             file.write(line)
             if i % 97 == 0:
                 previous = [*previous[-50:], line]
     os.replace(tmp, path)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=ROWS)
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / "var" / "bench")
-    parser.add_argument("--generate-only", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.generate_only:
-        generate(args.generate_only, args.rows)
-        return
-    args.cache_dir.mkdir(parents=True, exist_ok=True)
-    source = args.cache_dir / f"huatuo-sharegpt-{args.rows}.jsonl"
-    if not source.exists():
-        started = time.perf_counter()
-        command = [sys.executable, __file__, "--rows", str(args.rows), "--generate-only", str(source)]
-        subprocess.run(command, check=True)
-        print(f"generated {source} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    out = args.cache_dir / "ingest-out.jsonl"
+SHAPES = {"sharegpt": "huatuo-sharegpt", "turns": "huatuo-turns"}
+
+
+def run_one(source: Path, out: Path) -> dict:
+    """One ingest in this (child) process: its figures."""
     started = time.perf_counter()
     try:
         result = ingest(source, out, filename=source.name)
@@ -132,20 +128,57 @@ def main() -> None:
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     mb = source.stat().st_size / 1e6
     print(
-        f"rows_in={result.rows_in} rows_out={result.rows_out} dropped={result.dropped_by_reason} "
-        f"format={result.format}",
+        f"{source.name}: rows_in={result.rows_in} rows_out={result.rows_out} "
+        f"dropped={result.dropped_by_reason} format={result.format} ignored={result.stats['ignored_fields']}",
         file=sys.stderr,
     )
-    report = {
-        "benchmark": "ingest",
+    return {
+        "format": result.format,
         "rows": result.rows_in,
+        "rows_out": result.rows_out,
         "mb": round(mb, 1),
         "seconds": round(seconds, 2),
         "mb_per_s": round(mb / seconds, 1),
         "peak_rss_mb": round(peak_rss_mb, 1),
+        "ok": seconds < TARGET_SECONDS and peak_rss_mb < TARGET_PEAK_RSS_MB,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=ROWS)
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / "var" / "bench")
+    parser.add_argument("--generate-only", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--shape", choices=SHAPES, default="sharegpt", help=argparse.SUPPRESS)
+    parser.add_argument("--ingest-only", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generate_only:
+        generate(args.generate_only, args.rows, args.shape)
+        return
+    if args.ingest_only:
+        print(json.dumps(run_one(args.ingest_only, args.cache_dir / f"ingest-out-{args.shape}.jsonl")))
+        return
+    args.cache_dir.mkdir(parents=True, exist_ok=True)
+    runs = {}
+    for shape, stem in SHAPES.items():
+        source = args.cache_dir / f"{stem}-{args.rows}.jsonl"
+        if not source.exists():
+            started = time.perf_counter()
+            command = [sys.executable, __file__, "--rows", str(args.rows), "--shape", shape]
+            subprocess.run([*command, "--generate-only", str(source)], check=True)
+            print(f"generated {source} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        command = [sys.executable, __file__, "--cache-dir", str(args.cache_dir), "--shape", shape]
+        child = subprocess.run(
+            [*command, "--ingest-only", str(source)], check=True, capture_output=True, text=True
+        )
+        sys.stderr.write(child.stderr)
+        runs[shape] = json.loads(child.stdout.strip().splitlines()[-1])
+    report = {
+        "benchmark": "ingest",
+        "runs": runs,
         "target_seconds": TARGET_SECONDS,
         "target_peak_rss_mb": TARGET_PEAK_RSS_MB,
-        "ok": seconds < TARGET_SECONDS and peak_rss_mb < TARGET_PEAK_RSS_MB,
+        "ok": all(run["ok"] for run in runs.values()),
     }
     print(json.dumps(report))
 

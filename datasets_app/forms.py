@@ -8,6 +8,12 @@ from llm_platform.tenancy import scoped
 from .ingest import FORMATS
 from .services import parse_mapping
 
+TEXT_SPLIT_CHOICES = [
+    ("auto", "Automatic (shown after upload)"),
+    ("line", "One document per line"),
+    ("paragraph", "One document per paragraph (blank lines between)"),
+    ("file", "The whole file is one document"),
+]
 MAPPING_EXAMPLE = '{"columns": {"prompt": "question", "response": "answer"}}'
 
 
@@ -15,14 +21,23 @@ class DatasetUploadForm(forms.Form):
     """The portal's upload form; its cleaned data are ``services.create_dataset``'s keyword arguments."""
 
     file = forms.FileField(
-        help_text="JSON, JSON lines (.jsonl, .jsonl.gz) or plain text (.txt, documents separated by blank lines)."
+        help_text="JSON, JSON lines (.jsonl, .jsonl.gz) or plain text (.txt, cut into documents as chosen below)."
     )
     name = forms.CharField(max_length=200, required=False, help_text="Defaults to the file name.")
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     format = forms.ChoiceField(
         choices=[("", "Detect from the first rows")] + [(f, f) for f in FORMATS],
         required=False,
-        help_text="alpaca, sharegpt, openai chat, preference pairs (DPO) or plain text.",
+        help_text="alpaca, sharegpt, openai chat, alternating turns (a list of strings), preference pairs "
+        "(DPO), unpaired preference (KTO: one answer with a true/false label) or plain text.",
+    )
+    text_split = forms.ChoiceField(
+        choices=TEXT_SPLIT_CHOICES,
+        initial="auto",
+        required=False,
+        label="Plain-text documents",
+        help_text="How a .txt file is cut into documents. Automatic: per paragraph when the file has blank "
+        "lines, one per line when its lines are paragraph-long, else the whole file.",
     )
     mapping = forms.CharField(
         required=False,
@@ -68,4 +83,5 @@ class DatasetUploadForm(forms.Form):
         data = dict(self.cleaned_data)
         data.pop("file")
         data["format"] = data["format"] or None
+        data["text_split"] = data["text_split"] or "auto"
         return data

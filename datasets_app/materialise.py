@@ -14,6 +14,7 @@ from pathlib import Path
 from .ingest import fill_placeholders, mix, split
 from .ingest.ops import count_rows, placeholders
 from .ingest.output import AtomicOutput, encode_row, read_rows
+from .ingest.pipeline import FILLABLE
 from .models import Dataset, DatasetStatus
 from .storage import copy_to_local
 
@@ -63,7 +64,8 @@ def materialise_for_job(
     attributes), dicts with those keys, or plain datasets (all rows). Either every dataset gives a ratio
     (relative shares of the mix, scaled to add up to 1; the mix is the largest the datasets can fill) or
     none does (``num_samples`` rows, at most the dataset's size, or all rows). ``placeholders`` (e.g. ``{"name": ..., "author": ...}``)
-    fill ``{{name}}``-style placeholders of datasets that have them (presets); a spec's own values win.
+    fill ``{{name}}``/``{{author}}`` placeholders of datasets that have them (found at upload, presets or
+    not); a spec's own values win; other ``{{...}}`` text is left as it is.
     Raises :class:`MaterialiseError` when a dataset is not ready, changed since the job pinned its
     version, lacks a placeholder value, or the amounts and ratios cannot be met.
     """
@@ -161,7 +163,7 @@ def _fill(path: Path, values: Mapping[str, str], dataset: Dataset) -> None:
     missing: set[str] = set()
     with AtomicOutput(filled) as out:
         for row in read_rows(path):
-            missing |= placeholders(row) - values.keys()
+            missing |= (placeholders(row) & FILLABLE) - values.keys()
             out.write((encode_row(fill_placeholders(row, values)) + "\n").encode())
     if missing:
         filled.unlink()

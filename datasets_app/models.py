@@ -20,6 +20,7 @@ class DatasetStatus(models.TextChoices):
 class DatasetKind(models.TextChoices):
     SFT = "sft", "Conversations (SFT)"
     PREFERENCE = "preference", "Preference pairs (DPO)"
+    KTO = "kto", "Unpaired preference (KTO)"
     TEXT = "text", "Plain text (pre-training)"
 
 
@@ -72,7 +73,7 @@ class Dataset(models.Model):
     )
     preset_slug = models.SlugField(max_length=100, blank=True)
     has_placeholders = models.BooleanField(
-        default=False, help_text="Contains {{name}}/{{author}}, filled in when a job uses it."
+        default=False, help_text="Contains {{name}}/{{author}} (found at upload), filled in by the job."
     )
 
     class Meta:

@@ -27,6 +27,7 @@ DEFAULT_OPTIONS = {
     "trim": True,
     "drop_empty": True,
     "max_sample_chars": None,
+    "text_split": "auto",
 }
 
 
@@ -51,6 +52,7 @@ def ingest_options(
         work_budget_bytes=work_budget_bytes,
         cancelled=cancelled,
         progress_every=progress_every,
+        text_split=options.get("text_split", "auto"),
     )
 
 
@@ -108,6 +110,7 @@ def ready_fields(result: IngestResult, normalised: str, sha256: str) -> dict:
         "error_message": "",
         "format": result.format,
         "kind": result.kind,
+        "has_placeholders": bool(result.stats.get("placeholders")),
         "rows_in": result.rows_in,
         "num_rows": result.rows_out,
         "stats": result.stats,

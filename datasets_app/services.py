@@ -80,6 +80,7 @@ def create_dataset(
     trim: bool = True,
     drop_empty: bool = True,
     max_sample_chars: int | None = None,
+    text_split: str = "auto",
     tokenizer: int | None = None,
     is_preset: bool = False,
     cancelled: Callable[[], bool] | None = None,
@@ -100,6 +101,7 @@ def create_dataset(
         "trim": trim,
         "drop_empty": drop_empty,
         "max_sample_chars": max_sample_chars,
+        "text_split": text_split,
     }
     if mapping:
         options["mapping"] = mapping
@@ -298,7 +300,6 @@ def sync_presets() -> list[tuple[Dataset, str]]:
             "language": [language] if isinstance(language, str) else list(language),
         }
         dataset.is_preset = True
-        dataset.has_placeholders = bool(meta.get("placeholders"))
         ingest_and_store(dataset, path)
         outcomes.append((dataset, outcome))
     return outcomes

@@ -6,6 +6,7 @@ to everyone and deleted only by their owner (or operators, in the admin).
 
 from __future__ import annotations
 
+import json
 import math
 
 from django.conf import settings
@@ -104,6 +105,9 @@ def _preview_context(dataset: Dataset, page: int) -> dict:
     page = min(page, num_pages)
     offset = (page - 1) * PREVIEW_PAGE_SIZE
     rows = services.preview_rows(dataset, offset, PREVIEW_PAGE_SIZE)
+    for row in rows:
+        if row.get("tools"):
+            row["tools_json"] = json.dumps(row["tools"], ensure_ascii=False, indent=1)
     return {
         "dataset": dataset,
         "rows": rows,

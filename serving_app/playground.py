@@ -7,6 +7,8 @@ organization in the session, and sends the conversation through the same proxy a
 
 from __future__ import annotations
 
+import json
+
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -93,7 +95,7 @@ def chat_body(payload: dict) -> dict:
         raise GatewayError(
             400, f"max_tokens must be a whole number from 1 to {MAX_TOKENS}.", param="max_tokens"
         )
-    return {
+    body = {
         "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
         "temperature": _number(payload, "temperature", 0.0, 2.0, 0.7),
         "top_p": _number(payload, "top_p", 0.01, 1.0, 1.0),
@@ -101,6 +103,20 @@ def chat_body(payload: dict) -> dict:
         "stream": True,
         "stream_options": {"include_usage": True},
     }
+    tools = payload.get("tools")
+    if tools:
+        if (
+            not isinstance(tools, list)
+            or not all(isinstance(tool, dict) for tool in tools)
+            or len(json.dumps(tools)) > MAX_CHARS
+        ):
+            raise GatewayError(
+                400,
+                f"tools must be a list of tool definitions of at most {MAX_CHARS} characters.",
+                param="tools",
+            )
+        body["tools"] = tools  # the engine renders them through the model's chat template
+    return body
 
 
 @login_required

@@ -92,16 +92,21 @@ def _field(name: str) -> forms.Field:
     return forms.CharField(**common)
 
 
+STAGE_LABELS = {
+    "sft": "SFT (instructions)",
+    "pt": "Continued pre-training",
+    "dpo": "DPO (preference pairs)",
+    "kto": "KTO (answers labelled desirable or not)",
+}
+
+
 class JobForm(forms.Form):
     name = forms.CharField(
         max_length=50, help_text="Letters, digits, '-' and '_'; unique in your organization."
     )
     base_model = forms.ModelChoiceField(queryset=BaseModel.objects.none())
     stage = forms.ChoiceField(
-        choices=[
-            (s, {"sft": "SFT (instructions)", "pt": "Continued pre-training", "dpo": "DPO (preferences)"}[s])
-            for s in STAGES
-        ],
+        choices=[(s, STAGE_LABELS[s]) for s in STAGES],
         initial="sft",
     )
     method = forms.ChoiceField(

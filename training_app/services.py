@@ -17,7 +17,8 @@ from training_app.trainer.limits import SEED_BOUND, run_size_errors
 from training_app.trainer.spec import METHODS, STAGES, Hyperparameters, environment_errors
 
 DEVICES_PATTERN = re.compile(r"^(cpu|auto(:[1-9][0-9]?)?|[0-9]{1,2}(,[0-9]{1,2})*)$")
-KIND_FOR_STAGE = {"sft": "sft", "dpo": "preference", "pt": "text"}
+KIND_FOR_STAGE = {"sft": "sft", "dpo": "preference", "pt": "text", "kto": "kto"}
+FILLED_BY_JOB = {"name": "the model name", "author": "the author"}  # {{name}}/{{author}} in datasets
 
 
 @dataclass
@@ -101,6 +102,8 @@ def validate_job_request(
     if not hp_errors and not dataset_errors and "devices" not in errors:
         for field, message in run_size_errors(hp, _training_rows(datasets), device_count(devices)):
             errors.setdefault(field, message)
+    if stage == "kto" and hp.per_device_train_batch_size < 2:
+        errors.setdefault("per_device_train_batch_size", "KTO compares answers within a batch: use 2 or more")
     caps = capabilities()
     wants_gpu = devices != "cpu"
     for field, message in environment_errors(
@@ -132,12 +135,35 @@ def _dataset_errors(org, stage: str, datasets: list[DatasetChoice]) -> dict[str,
         if dataset.status != DatasetStatus.READY:
             return {where: f"{dataset.name} is {dataset.status}, not ready"}
         if wanted_kind and dataset.kind != wanted_kind:
-            return {where: f"{dataset.name} holds {dataset.kind} rows; the {stage} stage needs {wanted_kind}"}
+            return {where: _kind_mismatch(dataset, stage, wanted_kind)}
+        unfilled = _unfilled_placeholders(dataset, choice.placeholders)
+        if unfilled:
+            return {where: unfilled}
         if choice.num_samples is not None and choice.num_samples < 1:
             return {where: "num_samples must be at least 1"}
         if choice.ratio is not None and not 0 < choice.ratio <= 1:
             return {where: "ratio must be above 0 and at most 1"}
     return {}
+
+
+def _kind_mismatch(dataset, stage: str, wanted_kind: str) -> str:
+    message = f"{dataset.name} holds {dataset.kind} rows; the {stage} stage needs {wanted_kind}"
+    if dataset.kind == "kto":
+        # Training on these as plain conversations would teach the undesirable answers too.
+        message += " (its answers carry true/false labels, unpaired preferences: train it with the kto stage)"
+    return message
+
+
+def _unfilled_placeholders(dataset, values: dict | None) -> str:
+    """Why a dataset with {{name}}/{{author}} cannot be trained on with these values ('' when it can)."""
+    if not dataset.has_placeholders:
+        return ""
+    names = dataset.stats.get("placeholders") or list(FILLED_BY_JOB)
+    missing = [name for name in names if not str((values or {}).get(name, "")).strip()]
+    if not missing:
+        return ""
+    asked = " and ".join(f"{FILLED_BY_JOB.get(name, name)} ({{{{{name}}}}})" for name in missing)
+    return f"{dataset.name} contains placeholders: give {asked}, or the model would learn them literally"
 
 
 def create_job(

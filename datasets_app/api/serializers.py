@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from ..ingest import FORMATS
 from ..ingest.pipeline import POLICIES
+from ..ingest.textdocs import TEXT_SPLITS
 from ..models import Dataset
 from ..services import dataset_url, parse_mapping
 
@@ -14,6 +15,11 @@ class DatasetSerializer(serializers.ModelSerializer):
     organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
     writable = serializers.SerializerMethodField(help_text="Whether your organization may delete it.")
+    ignored_fields = serializers.SerializerMethodField(
+        help_text="Fields of the upload the format does not use, with the number of rows that have them "
+        "(map them with the column mapping to keep them)."
+    )
+    duplicates_removed = serializers.SerializerMethodField(help_text="Exact duplicate rows removed.")
 
     class Meta:
         model = Dataset
@@ -38,6 +44,8 @@ class DatasetSerializer(serializers.ModelSerializer):
             "is_preset",
             "preset_slug",
             "has_placeholders",
+            "ignored_fields",
+            "duplicates_removed",
             "organization",
             "created_by",
             "created_at",
@@ -51,6 +59,12 @@ class DatasetSerializer(serializers.ModelSerializer):
 
     def get_writable(self, dataset) -> bool:
         return dataset.writable_by(self.context.get("org"))
+
+    def get_ignored_fields(self, dataset) -> dict[str, int]:
+        return dataset.stats.get("ignored_fields") or {}
+
+    def get_duplicates_removed(self, dataset) -> int:
+        return dataset.stats.get("duplicates_removed") or 0
 
 
 class DatasetDetailSerializer(DatasetSerializer):
@@ -101,6 +115,12 @@ class DatasetUploadSerializer(serializers.Serializer):
     trim = serializers.BooleanField(default=True)
     drop_empty = serializers.BooleanField(default=True)
     max_sample_chars = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    text_split = serializers.ChoiceField(
+        choices=TEXT_SPLITS,
+        default="auto",
+        help_text="How a .txt file is cut into documents: line, paragraph (blank lines between), file "
+        "(one document), or auto (paragraph when there are blank lines, line when lines are long, else file).",
+    )
     tokenizer = serializers.IntegerField(
         required=False, allow_null=True, help_text="Id of a base model whose tokenizer counts tokens."
     )
@@ -123,6 +143,10 @@ def bisheng_item(dataset: Dataset) -> dict:
         "num": dataset.num_rows,
         "status": dataset.status,
         "kind": dataset.kind,
+        "rows_in": dataset.rows_in,
+        "duplicates_removed": dataset.stats.get("duplicates_removed") or 0,
+        "ignored_fields": dataset.stats.get("ignored_fields") or {},
+        "has_placeholders": dataset.has_placeholders,
         "file_name": dataset.original_filename,
         "user_name": dataset.created_by.username if dataset.created_by else None,
         "create_time": dataset.created_at,

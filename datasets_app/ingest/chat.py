@@ -7,7 +7,7 @@ import json
 
 from .errors import RowInvalid
 from .formats import ColumnMapping
-from .normalise import Normaliser, list_field, not_an_object, text_field
+from .normalise import Normaliser, conversation, list_field, not_an_object, text_field, tools_field
 from .reader import json_type
 
 OPENAI_ROLES = ("system", "user", "assistant", "tool")
@@ -84,7 +84,7 @@ def openai(m: ColumnMapping, trim: bool, drop_empty: bool) -> Normaliser:
                 entry["weight"] = 0
             messages.append(entry)
         _check_conversation(messages, key)
-        return {"system": system, "messages": messages} if system else {"messages": messages}
+        return conversation(system, messages, tools_field(row, m.tools))
 
     return normalise
 

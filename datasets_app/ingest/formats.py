@@ -8,17 +8,33 @@ from dataclasses import dataclass
 
 from .errors import INVALID_OPTIONS, UNKNOWN_FORMAT, FileError
 
-FORMATS = ("alpaca", "sharegpt", "openai", "preference", "text")
+FORMATS = ("alpaca", "sharegpt", "openai", "turns", "preference", "kto", "text")
 KIND_OF_FORMAT = {
     "alpaca": "sft",
     "sharegpt": "sft",
     "openai": "sft",
+    "turns": "sft",
     "preference": "preference",
+    "kto": "kto",
     "text": "text",
 }
 DETECT_ROWS = 10
 
-COLUMNS = ("prompt", "query", "response", "history", "messages", "system", "chosen", "rejected", "text")
+COLUMNS = (
+    "prompt",
+    "query",
+    "response",
+    "history",
+    "messages",
+    "system",
+    "tools",
+    "chosen",
+    "rejected",
+    "completion",
+    "label",
+    "text",
+)
+_MAPPED_FORMATS = ("alpaca", "sharegpt", "openai", "turns", "kto")
 TAGS = (
     "role_tag",
     "content_tag",
@@ -45,8 +61,11 @@ class ColumnMapping:
     history: str = "history"
     messages: str | None = None
     system: str = "system"
+    tools: str = "tools"
     chosen: str = "chosen"
     rejected: str = "rejected"
+    completion: str = "completion"
+    label: str = "label"
     text: str = "text"
     role_tag: str = "from"
     content_tag: str = "value"
@@ -55,7 +74,7 @@ class ColumnMapping:
     observation_tag: str = "observation"
     function_tag: str = "function_call"
     system_tag: str = "system"
-    formatting: str | None = None  # "alpaca" or "sharegpt" when the mapping says so
+    formatting: str | None = None  # one of _MAPPED_FORMATS when the mapping says so
     ranking: bool = False  # preference pairs (LLaMA-Factory's "ranking": true)
     tags_given: bool = False
 
@@ -78,8 +97,9 @@ class ColumnMapping:
                     raise FileError(INVALID_OPTIONS, f"mapping {section}.{key} must be a non-empty string")
                 fields[key] = name
         formatting = mapping.get("formatting")
-        if formatting not in (None, "alpaca", "sharegpt", "openai"):
-            raise FileError(INVALID_OPTIONS, 'mapping "formatting" must be alpaca, sharegpt or openai')
+        if formatting is not None and formatting not in _MAPPED_FORMATS:
+            allowed = ", ".join(_MAPPED_FORMATS)
+            raise FileError(INVALID_OPTIONS, f'mapping "formatting" must be one of {allowed}')
         ranking = mapping.get("ranking", False)
         if not isinstance(ranking, bool):
             raise FileError(INVALID_OPTIONS, 'mapping "ranking" must be true or false')
@@ -117,7 +137,38 @@ def resolve_format(
         if fmt == "sharegpt" and (not rows or "conversations" in rows[0] or "messages" not in rows[0]):
             key = "conversations"
         mapping = dataclasses.replace(mapping, messages=key)
+    if mapping.messages is None and fmt == "turns":
+        key = next((k for row in rows for k in row if is_turn_list(row[k])), "data")
+        mapping = dataclasses.replace(mapping, messages=key)
     return fmt, mapping
+
+
+def is_turn_list(value: object) -> bool:
+    """A conversation stored as alternating strings, user first: ``["问：...", "答：...", ...]``."""
+    return type(value) is list and len(value) >= 2 and all(type(item) is str for item in value)
+
+
+def used_keys(fmt: str, m: ColumnMapping) -> frozenset[str]:
+    """The top-level fields a format reads; every other field of a row is reported as ignored."""
+    prompt_keys = {m.prompt, m.query, m.history, m.system, "input", "prompt", "conversations", "messages"}
+    keys = {
+        "alpaca": {m.prompt, m.query, m.response, m.history, m.system, m.tools},
+        "sharegpt": {m.messages, m.system, m.tools},
+        "openai": {m.messages, m.tools},
+        "turns": {m.messages, m.system},
+        "preference": prompt_keys
+        | {m.messages, m.chosen, m.rejected, *(key for pair in ANSWER_KEYS for key in pair)},
+        "kto": {m.messages, "messages", "conversations", m.prompt, "prompt", m.completion, m.label}
+        | {m.system, m.tools},
+        "text": {m.text},
+    }[fmt]
+    return frozenset(key for key in keys if key)
+
+
+ANSWER_KEYS = (
+    ("preferred_output", "non_preferred_output"),
+    ("preferred_completion", "non_preferred_completion"),
+)
 
 
 def _detect(rows: list[dict], mapping: ColumnMapping) -> str:
@@ -132,19 +183,27 @@ def _detect(rows: list[dict], mapping: ColumnMapping) -> str:
     raise FileError(
         UNKNOWN_FORMAT,
         f"could not tell the dataset format from the first rows; keys seen: {keys}. Expected alpaca "
-        '("instruction", "input", "output"), sharegpt ("conversations"), openai ("messages"), preference '
-        '("chosen", "rejected") or text ("text"), or give a column mapping',
+        '("instruction", "input", "output"), sharegpt ("conversations"), openai ("messages"), alternating '
+        'turns (a list of strings), preference ("chosen", "rejected"), kto ("messages" or "prompt"/'
+        '"completion" with a true/false "label") or text ("text"), or give a column mapping',
     )
 
 
 def detect_row(row: dict, m: ColumnMapping) -> str | None:
     """The format one row looks like, or ``None``."""
+    if type(row.get(m.label)) is bool and (
+        any(key in row for key in (m.messages, "messages", "conversations") if key)
+        or (m.completion in row and (m.prompt in row or "prompt" in row))
+    ):
+        return "kto"
     if "preferred_output" in row or "preferred_completion" in row:
         return "preference"
     if m.chosen in row and m.rejected in row:
         return "preference"
     key = m.messages or ("conversations" if "conversations" in row else "messages")
     turns = row.get(key)
+    if is_turn_list(turns):
+        return "turns"
     if isinstance(turns, list):
         first = turns[0] if turns and isinstance(turns[0], dict) else {}
         if m.tags_given or m.role_tag in first:
@@ -162,4 +221,6 @@ def detect_row(row: dict, m: ColumnMapping) -> str | None:
         return "alpaca"
     if m.text in row:
         return "text"
+    if any(is_turn_list(value) for value in row.values()):
+        return "turns"
     return None

@@ -45,6 +45,39 @@ def list_field(row: dict, key: str) -> list:
     raise RowInvalid("wrong_type", f'"{key}"', f'"{key}" must be an array, got {json_type(value)}')
 
 
+def tools_field(row: dict, key: str) -> list | None:
+    """Function definitions given with a conversation: a list of objects, or its JSON text (as in
+    glaive-style sharegpt data); a single object counts as a list of one. ``None`` when absent or empty."""
+    value = row.get(key)
+    field = f'"{key}"'
+    if type(value) is str:
+        if not value.strip():
+            return None
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise RowInvalid(
+                "wrong_type", field, f"{field} must be a JSON list of tool definitions"
+            ) from None
+    if type(value) is dict:
+        value = [value]
+    if value is None or value == []:
+        return None
+    if type(value) is not list or any(type(tool) is not dict for tool in value):
+        text = f"{field} must be a list of tool definitions (objects), got {json_type(value)}"
+        raise RowInvalid("wrong_type", field, text)
+    return value
+
+
+def conversation(system: str, messages: list[dict], tools: list | None) -> dict:
+    """A canonical ``sft`` row: ``system`` and ``tools`` only when given."""
+    out: dict = {"system": system} if system else {}
+    if tools:
+        out["tools"] = tools
+    out["messages"] = messages
+    return out
+
+
 def _empty(field: str) -> RowInvalid:
     return RowInvalid("empty", field, f"{field} is empty")
 
@@ -88,7 +121,7 @@ def alpaca(m: ColumnMapping, trim: bool, drop_empty: bool) -> Normaliser:
         messages.append({"role": "user", "content": prompt})
         messages.append({"role": "assistant", "content": output})
         system = text_field(row.get(m.system), system_field, trim, required=False)
-        return {"system": system, "messages": messages} if system else {"messages": messages}
+        return conversation(system, messages, tools_field(row, m.tools))
 
     return normalise
 
@@ -157,7 +190,7 @@ def sharegpt(m: ColumnMapping, trim: bool, drop_empty: bool) -> Normaliser:
             )
         if not system:
             system = text_field(row.get(system_key), f'"{system_key}"', trim, required=False)
-        return {"system": system, "messages": messages} if system else {"messages": messages}
+        return conversation(system, messages, tools_field(row, m.tools))
 
     return normalise
 

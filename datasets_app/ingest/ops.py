@@ -35,6 +35,8 @@ def count_rows(path: str | os.PathLike) -> int:
 def row_kind(row: dict) -> str:
     if "text" in row:
         return "text"
+    if "label" in row:
+        return "kto"
     return "preference" if "chosen" in row else "sft"
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import chat, normalise, preference
+from . import chat, normalise, preference, turns
 from .errors import (
     EMPTY_FILE,
     INVALID_OPTIONS,
@@ -24,10 +25,11 @@ from .errors import (
     RowInvalid,
 )
 from .files import file_extension, safe_filename
-from .formats import DETECT_ROWS, KIND_OF_FORMAT, ColumnMapping, check_format, resolve_format
+from .formats import DETECT_ROWS, KIND_OF_FORMAT, ColumnMapping, check_format, resolve_format, used_keys
 from .output import AtomicOutput, encode_row
 from .reader import Source
 from .stats import Stats, row_pieces, token_counter
+from .textdocs import RULES, TEXT_SPLITS
 
 POLICIES = ("drop", "reject")
 MAX_ERRORS_KEPT = 100
@@ -35,9 +37,13 @@ _NORMALISERS = {
     "alpaca": normalise.alpaca,
     "sharegpt": normalise.sharegpt,
     "openai": chat.openai,
+    "turns": turns.turns,
     "preference": preference.preference,
+    "kto": preference.kto,
     "text": normalise.text,
 }
+FILLABLE = frozenset({"name", "author"})  # placeholders a training job fills (its name and author fields)
+_FILLABLE_BYTES = re.compile(rb"\{\{\s*(name|author)\s*\}\}")
 
 Progress = Callable[[int, int, int], None]
 """Called as ``progress(bytes_done, bytes_total, rows_read)``; bytes are of the file on disk."""
@@ -56,6 +62,7 @@ class IngestOptions:
     work_budget_bytes: read more than this and :class:`OverBudget` is raised (the caller hands the file
         to a background worker); ``None`` for no budget.
     cancelled: asked between chunks; once it answers true the ingest stops with ``FileError(cancelled)``.
+    text_split: how a ``.txt`` file is cut into documents (see :mod:`.textdocs`).
     """
 
     policy: str = "drop"
@@ -71,8 +78,12 @@ class IngestOptions:
     work_budget_bytes: int | None = None
     cancelled: Callable[[], bool] | None = None
     progress_every: int = 10_000
+    text_split: str = "auto"
 
     def check(self) -> None:
+        if self.text_split not in TEXT_SPLITS:
+            allowed = ", ".join(TEXT_SPLITS)
+            raise FileError(INVALID_OPTIONS, f'text_split must be one of {allowed}, got "{self.text_split}"')
         if self.policy not in POLICIES:
             raise FileError(
                 INVALID_OPTIONS, f'policy must be one of {", ".join(POLICIES)}, got "{self.policy}"'
@@ -93,8 +104,8 @@ class IngestOptions:
 
 @dataclass
 class IngestResult:
-    kind: str  # sft | preference | text
-    format: str  # alpaca | sharegpt | openai | preference | text
+    kind: str  # sft | preference | kto | text
+    format: str  # one of FORMATS
     rows_in: int
     rows_out: int
     stats: dict
@@ -136,6 +147,25 @@ class _Errors:
             self.kept.append(error)
 
 
+class _Found:
+    """What the rows hold beyond their canonical content: fields the format does not read (reported as
+    ignored, never dropped silently) and placeholders a training job fills."""
+
+    def __init__(self, used: frozenset[str]):
+        self.used = used
+        self.ignored: dict[str, int] = {}
+        self.placeholders: set[str] = set()
+        self.placeholder_rows = 0
+
+    def summary(self) -> dict:
+        ignored = sorted(self.ignored.items(), key=lambda item: (-item[1], item[0]))
+        return {
+            "ignored_fields": dict(ignored),
+            "placeholders": sorted(self.placeholders),
+            "placeholder_rows": self.placeholder_rows,
+        }
+
+
 def ingest(
     src_path: str | os.PathLike,
     out_path: str | os.PathLike,
@@ -168,6 +198,7 @@ def ingest(
         max_ratio=options.max_compression_ratio,
         work_budget_bytes=options.work_budget_bytes,
         cancelled=options.cancelled,
+        text_split=options.text_split,
     ) as source:
         records = source.records()
         head = list(itertools.islice(records, DETECT_ROWS))
@@ -178,15 +209,28 @@ def ingest(
         normaliser = _NORMALISERS[fmt](columns, options.trim_whitespace, options.drop_empty_turns)
         stats = Stats(kind, token_counter(tokenizer))
         errors = _Errors(options.policy == "reject")
+        found = _Found(used_keys(fmt, columns) if ext != ".txt" else frozenset({"text"}))
         with AtomicOutput(out_path) as out:
             counts = _run(
-                itertools.chain(head, records), normaliser, out, stats, errors, options, source, progress
+                itertools.chain(head, records),
+                normaliser,
+                out,
+                stats,
+                errors,
+                options,
+                source,
+                progress,
+                found,
             )
             _check_outcome(counts, errors, options)
     rows_in, duplicates, too_long = counts
     dropped = {"invalid": errors.total, "duplicate": duplicates, "too_long": too_long}
     summary = stats.summary()
     summary.update(rows_in=rows_in, duplicates_removed=duplicates, dropped_by_reason=dropped)
+    summary.update(found.summary(), dedupe=options.dedupe)
+    if ext == ".txt":
+        summary["text_split"] = {"chosen": options.text_split, "rule": source.text_rule}
+        summary["text_split"]["description"] = RULES[source.text_rule]
     return IngestResult(
         kind=kind,
         format=fmt,
@@ -199,7 +243,7 @@ def ingest(
     )
 
 
-def _run(records, normaliser, out, stats, errors, options, source, progress) -> tuple[int, int, int]:
+def _run(records, normaliser, out, stats, errors, options, source, progress, found) -> tuple[int, int, int]:
     """The hot loop. Returns (rows read, duplicates dropped, too-long rows dropped)."""
     write = out.write
     add_stats = stats.add
@@ -207,6 +251,7 @@ def _run(records, normaliser, out, stats, errors, options, source, progress) -> 
     seen: set[bytes] | None = set() if options.dedupe else None
     blake2b = hashlib.blake2b
     every = options.progress_every
+    used, ignored = found.used, found.ignored
     rows_in = duplicates = too_long = 0
     for line, item, value in records:
         rows_in += 1
@@ -217,6 +262,10 @@ def _run(records, normaliser, out, stats, errors, options, source, progress) -> 
         except RowInvalid as exc:
             errors.add(line, item, exc)
             continue
+        extra = value.keys() - used
+        if extra:
+            for key in extra:
+                ignored[key] = ignored.get(key, 0) + 1
         pieces = row_pieces(row)
         if max_chars is not None and sum(len(text) for _, text in pieces) > max_chars:
             too_long += 1
@@ -232,6 +281,11 @@ def _run(records, normaliser, out, stats, errors, options, source, progress) -> 
                 duplicates += 1
                 continue
             seen.add(digest)
+        if b"{{" in data:
+            names = _FILLABLE_BYTES.findall(data)
+            if names:
+                found.placeholders.update(name.decode() for name in names)
+                found.placeholder_rows += 1
         write(data)
         add_stats(row, pieces)
     if progress is not None:

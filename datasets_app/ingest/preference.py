@@ -9,20 +9,25 @@ each may be a string, an assistant message, or a list holding one assistant mess
 
 from __future__ import annotations
 
-from .chat import message_content, prompt_messages
-from .errors import RowInvalid
-from .formats import ColumnMapping
-from .normalise import Normaliser, history_messages, not_an_object, text_field
-from .reader import json_type
+import dataclasses
 
-_ANSWER_KEYS = (
-    ("preferred_output", "non_preferred_output"),
-    ("preferred_completion", "non_preferred_completion"),
+from .chat import message_content, openai, prompt_messages
+from .errors import RowInvalid
+from .formats import ANSWER_KEYS, ColumnMapping
+from .normalise import (
+    Normaliser,
+    conversation,
+    history_messages,
+    not_an_object,
+    sharegpt,
+    text_field,
+    tools_field,
 )
+from .reader import json_type
 
 
 def preference(m: ColumnMapping, trim: bool, drop_empty: bool) -> Normaliser:
-    answer_keys = ((m.chosen, m.rejected), *_ANSWER_KEYS)
+    answer_keys = ((m.chosen, m.rejected), *ANSWER_KEYS)
     assistant_roles = ("assistant", m.assistant_tag)
 
     def prompt(row: dict) -> tuple[str, list[dict]]:
@@ -99,3 +104,76 @@ def preference(m: ColumnMapping, trim: bool, drop_empty: bool) -> Normaliser:
         return out
 
     return normalise
+
+
+def kto(m: ColumnMapping, trim: bool, drop_empty: bool) -> Normaliser:
+    """Unpaired preference (KTO) rows: one answer and a true/false ``label`` (desirable or not).
+
+    The conversation is a message list (role/content or sharegpt tags) ending with the answer, or a TRL
+    ``prompt`` (string or messages) with a ``completion`` (string or one assistant message). The canonical
+    row is an ``sft`` conversation plus ``"label"``.
+    """
+    keys = (m.messages,) if m.messages else ("messages", "conversations")
+    by_shape = {
+        key: (
+            sharegpt(dataclasses.replace(m, messages=key), trim, drop_empty),
+            openai(dataclasses.replace(m, messages=key), trim, drop_empty),
+        )
+        for key in keys
+    }
+    label_field = f'"{m.label}"'
+    completion_field = f'"{m.completion}"'
+
+    def completion(value: object) -> str:
+        field = completion_field
+        if type(value) is list and len(value) == 1 and type(value[0]) is dict:
+            value, field = value[0], f"{field}[0]"
+        if type(value) is dict:
+            if value.get("role", value.get(m.role_tag)) not in ("assistant", m.assistant_tag):
+                raise RowInvalid("invalid_value", field, f"{field} must be an assistant message")
+            content_key = "content" if "content" in value else m.content_tag
+            value, field = message_content(value, content_key, f"{field}.{content_key}", trim), field
+        text = text_field(value, field, trim)
+        if not text:
+            raise RowInvalid("empty", field, f"{field} is empty")
+        return text
+
+    def normalise(row: object) -> dict:
+        if type(row) is not dict:
+            raise not_an_object(row)
+        label = row.get(m.label)
+        if type(label) is not bool:
+            kind = "missing_field" if label is None else "wrong_type"
+            text = f"{label_field} must be true (a desirable answer) or false (an undesirable one)"
+            raise RowInvalid(kind, label_field, text)
+        key = next((key for key in keys if key in row), None)
+        if key is not None and m.completion not in row:
+            turns = row[key]
+            first = turns[0] if type(turns) is list and turns and type(turns[0]) is dict else {}
+            shared, plain = by_shape[key]
+            out = (shared if m.role_tag in first else plain)(row)
+        else:
+            prompt_key = m.prompt if m.prompt in row else "prompt"
+            value = row.get(prompt_key)
+            if type(value) is list:
+                system, messages = prompt_messages(value, f'"{prompt_key}"', m, trim, drop_empty)
+            else:
+                system, messages = (
+                    "",
+                    [{"role": "user", "content": _required(value, f'"{prompt_key}"', trim)}],
+                )
+            if not system:
+                system = text_field(row.get(m.system), f'"{m.system}"', trim, required=False)
+            messages.append({"role": "assistant", "content": completion(row.get(m.completion))})
+            out = conversation(system, messages, tools_field(row, m.tools))
+        out["label"] = label
+        return out
+
+    return normalise
+
+
+def _required(value: object, field: str, trim: bool) -> str:
+    text = text_field(value, field, trim)
+    if not text:
+        raise RowInvalid("empty", field, f"{field} is empty")
+    return text

@@ -2,8 +2,8 @@
 
 The layout is told from the content, not only the extension: a file whose first non-blank character is
 ``[`` is a top-level JSON array (parsed incrementally with ``json.JSONDecoder.raw_decode`` over buffered
-chunks), one that starts with ``{`` is JSON lines. ``.txt`` files are plain-text documents separated by
-blank lines (a single line break stays inside a document).
+chunks), one that starts with ``{`` is JSON lines. ``.txt`` files are plain-text documents, cut by the
+rule of :mod:`.textdocs` (by paragraph, by line or the whole file).
 
 ``Source.records()`` yields ``(line, item, value)``: the 1-based line where the row starts, its 0-based
 index in a top-level array (``None`` otherwise) and the decoded value, or an :class:`InvalidJSON` for a
@@ -31,6 +31,7 @@ from .errors import (
 )
 from .guard import GZIP_MAGIC, Guarded, refuse_not_text
 from .jsonarray import BOM, TOO_MANY_DIGITS, WS, Record, array_items, raw_decode, single_value
+from .textdocs import SNIFF_TEXT_BYTES, choose_rule, documents
 
 SNIFF_BYTES = 4096
 _WS_BYTES = re.compile(rb"[ \t\n\r]*")
@@ -74,8 +75,10 @@ class Source:
         max_ratio: float | None = None,
         work_budget_bytes: int | None = None,
         cancelled: Callable[[], bool] | None = None,
+        text_split: str = "auto",
     ):
         self.ext = ext
+        self.text_rule = text_split  # for .txt: the rule used, once records() has started
         self.total_bytes = os.path.getsize(path)
         self.max_file_bytes = max_file_bytes
         self.max_line_bytes = max_line_bytes
@@ -208,27 +211,10 @@ class Source:
             yield line_no, None, value
 
     def _text_records(self) -> Iterator[Record]:
-        lines: list[str] = []
-        start = size = 0
-        for line_no, text in self._lines():
-            if not text or text.isspace():
-                if lines:
-                    yield start, None, {"text": _document(lines)}
-                    lines, size = [], 0
-                continue
-            if not lines:
-                start = line_no
-            lines.append(text)
-            size += len(text)
-            if size > self.max_line_bytes:
-                raise FileError(
-                    LINE_TOO_LONG,
-                    f"the document starting at line {start} is longer than the limit of "
-                    f"{self.max_line_bytes} bytes",
-                    line=start,
-                )
-        if lines:
-            yield start, None, {"text": _document(lines)}
+        if self.text_rule == "auto":
+            self.text_rule = choose_rule(self._stream.read(SNIFF_TEXT_BYTES))
+            self._open_stream()
+        yield from documents(self._lines(), self.text_rule, self.max_line_bytes)
 
     # -- refusing files that are not rows ------------------------------------------------------------
 
@@ -280,8 +266,3 @@ def _json_message(exc: Exception) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deeply"
     return TOO_MANY_DIGITS  # the one other ValueError json raises: an integer Python will not convert
-
-
-def _document(lines: list[str]) -> str:
-    text = "".join(lines).replace("\r\n", "\n")
-    return text[:-1] if text.endswith("\n") else text

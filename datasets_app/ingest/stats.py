@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
-ROLE_ORDER = ("system", "user", "assistant", "function_call", "tool", "chosen", "rejected", "text")
+from .output import encode_row
+
+ROLE_ORDER = ("system", "tools", "user", "assistant", "function_call", "tool", "chosen", "rejected", "text")
 HISTOGRAM_EDGES = (0, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 _EXACT = HISTOGRAM_EDGES[-1]
 
@@ -81,6 +83,8 @@ def row_pieces(row: dict) -> list[tuple[str, str]]:
     if "text" in row:
         return [("text", row["text"])]
     pieces = [("system", row["system"])] if "system" in row else []
+    if "tools" in row:
+        pieces.append(("tools", encode_row(row["tools"])))
     pieces += [(message["role"], message["content"]) for message in row["messages"]]
     if "chosen" in row:
         pieces += (("chosen", row["chosen"]), ("rejected", row["rejected"]))
@@ -98,6 +102,7 @@ class Stats:
         self.turns_per_row: dict[int, int] = defaultdict(int)
         self.lengths: dict[str, Distribution] = defaultdict(Distribution)
         self.weight_zero = 0
+        self.labels = {True: 0, False: 0}  # kto: desirable / undesirable answers
         self._count_tokens = count_tokens
         self.row_tokens = Distribution()
         self.role_tokens: dict[str, int] = defaultdict(int)
@@ -118,6 +123,8 @@ class Stats:
                     self.weight_zero += 1
             self.turns += turns
             self.turns_per_row[turns] += 1
+            if "label" in row:
+                self.labels[row["label"]] += 1
         if self._count_tokens is not None:
             self._add_tokens(pieces)
 
@@ -142,6 +149,8 @@ class Stats:
             out["turns"] = self.turns
             out["turns_per_row"] = {str(k): self.turns_per_row[k] for k in sorted(self.turns_per_row)}
             out["weight_zero_messages"] = self.weight_zero
+        if self.kind == "kto":
+            out["labels"] = {"desirable": self.labels[True], "undesirable": self.labels[False]}
         out["chars_by_role"] = {role: self.lengths[role].summary() for role in roles}
         if self._count_tokens is not None:
             out["tokens"] = {

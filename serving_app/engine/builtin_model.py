@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from training_app.trainer.templates import apply_chat_template
+
 
 class EngineError(Exception):
     """A request the engine refuses, with the HTTP status and OpenAI error type to answer with."""
@@ -128,9 +130,15 @@ class LoadedModel:
         raise EngineError(f"The model `{name}` does not exist.", status=404, param="model")
 
     # --- prompts ----------------------------------------------------------------------------------
-    def chat_prompt(self, messages: list[dict]) -> list[int]:
-        text = self.tokenizer.apply_chat_template(
-            messages, chat_template=self.chat_template, add_generation_prompt=True, tokenize=False
+    def chat_prompt(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
+        # Rendered as at training: the template's own tools block, or the definitions in the system message.
+        text = apply_chat_template(
+            self.tokenizer,
+            messages,
+            tools,
+            chat_template=self.chat_template,
+            add_generation_prompt=True,
+            tokenize=False,
         )
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 

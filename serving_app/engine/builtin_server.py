@@ -12,6 +12,7 @@ Like vLLM it requires ``Authorization: Bearer $VLLM_API_KEY`` on ``/v1/*`` when 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hmac
 import json
 import os
@@ -84,12 +85,45 @@ def parse_messages(body: dict) -> list[dict]:
             if not all(isinstance(p, dict) and p.get("type") == "text" for p in content):
                 raise EngineError(f"messages[{index}]: only text content is supported.", param="messages")
             content = "".join(str(p.get("text", "")) for p in content)
+        if role == "assistant" and message.get("tool_calls"):
+            content = _tool_calls_text(message["tool_calls"], index)
         if content is None and role == "assistant":
             content = ""
         if not isinstance(content, str):
             raise EngineError(f"messages[{index}].content must be text.", param="messages")
         parsed.append({"role": role, "content": content})
     return parsed
+
+
+def _tool_calls_text(calls: object, index: int) -> str:
+    """An assistant's ``tool_calls`` in the markup the trainer writes for a function_call turn."""
+    if not isinstance(calls, list) or not all(
+        isinstance(c, dict)
+        and isinstance(c.get("function"), dict)
+        and isinstance(c["function"].get("name"), str)
+        for c in calls
+    ):
+        raise EngineError(f"messages[{index}].tool_calls must be a list of function calls.", param="messages")
+    parts = []
+    for call in calls:
+        arguments = call["function"].get("arguments", {})
+        if isinstance(arguments, str):
+            with contextlib.suppress(ValueError):  # not JSON: kept as the text the client sent
+                arguments = json.loads(arguments)
+        parts.append(
+            json.dumps({"name": call["function"]["name"], "arguments": arguments}, ensure_ascii=False)
+        )
+    return "\n".join(f"<tool_call>\n{part}\n</tool_call>" for part in parts)
+
+
+def parse_tools(body: dict) -> list[dict] | None:
+    """OpenAI ``tools``: function definitions the chat template renders into the prompt."""
+    tools = body.get("tools")
+    if tools is None or tools == []:
+        return None
+    if not isinstance(tools, list) or not all(isinstance(tool, dict) for tool in tools):
+        raise EngineError("tools must be a list of tool definitions (objects).", param="tools")
+    return tools
 
 
 class Server:
@@ -162,7 +196,10 @@ class Server:
             name = body.get("model")
             adapter = self.model.resolve(name if isinstance(name, str) else "")
             sampling, max_tokens = parse_sampling(body)
-            prompt_ids = self.model.chat_prompt(parse_messages(body)) if chat else self._prompt(body)
+            if chat:
+                prompt_ids = self.model.chat_prompt(parse_messages(body), parse_tools(body))
+            else:
+                prompt_ids = self._prompt(body)
             sampling.max_tokens = self.model.check_length(prompt_ids, max_tokens)
         except EngineError as exc:
             return error(exc)

@@ -56,11 +56,15 @@
   }
 
   function settings() {
-    return {
+    var values = {
       temperature: parseFloat(document.getElementById("pg-temperature").value),
       top_p: parseFloat(document.getElementById("pg-top-p").value),
       max_tokens: parseInt(document.getElementById("pg-max-tokens").value, 10) || 128,
     };
+    var tools = document.getElementById("pg-tools").value.trim();
+    // Sent as written: text that is not JSON reaches the server, which answers with what is wrong.
+    if (tools) { try { values.tools = JSON.parse(tools); } catch (e) { values.tools = tools; } }
+    return values;
   }
 
   function messagesFor(target) {

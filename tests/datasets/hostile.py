@@ -256,7 +256,7 @@ def _cases() -> list[Case]:
         c(
             "huge-document",
             "long.txt",
-            (b"word " * 100 + b"\n") * 3000,
+            (b"word " * 9 + b"\n") * 25_000,  # short lines, no blank line: one document, over 1 MB
             "line_too_long",
             "longer than the limit",
         ),

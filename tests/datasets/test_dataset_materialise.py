@@ -82,8 +82,9 @@ def test_placeholders_of_presets_are_filled_and_required(org_a, tmp_path):
     Dataset.objects.filter(pk=identity.pk).update(has_placeholders=True)
     identity.refresh_from_db()
     user_data = make_ready(
-        org_a, [{"instruction": "Jinja?", "output": "Write {{name}} in the template."}], name="u"
+        org_a, [{"instruction": "Jinja?", "output": "Write {{ item }} in the template."}], name="u"
     )
+    assert not user_data.has_placeholders  # only {{name}}/{{author}} are filled by a job
 
     data = materialise_for_job(
         [DatasetSpec(identity, placeholders={"author": "Acme"}), user_data],
@@ -93,9 +94,7 @@ def test_placeholders_of_presets_are_filled_and_required(org_a, tmp_path):
     )
     answers = {row["messages"][0]["content"]: row["messages"][1]["content"] for row in read(data.train_path)}
     assert answers["Who are you?"] == "I am Forge-7B, made by Acme."
-    assert (
-        answers["Jinja?"] == "Write {{name}} in the template."
-    )  # only datasets with placeholders are filled
+    assert answers["Jinja?"] == "Write {{ item }} in the template."  # other {{...}} text is left as it is
     with pytest.raises(MaterialiseError, match="needs values for its placeholders: author, name"):
         materialise_for_job([identity], tmp_path / "missing", seed=3)
     assert not (tmp_path / "missing" / "train.jsonl").exists()

@@ -101,7 +101,7 @@ def test_text_column_mapping(run):
         ({"tags": {"bot_tag": "x"}}, 'unknown tag "bot_tag": expected one of role_tag'),
         ({"columns": {"prompt": ""}}, "mapping columns.prompt must be a non-empty string"),
         ({"columns": ["prompt"]}, 'mapping "columns" must be an object'),
-        ({"formatting": "csv"}, 'mapping "formatting" must be alpaca, sharegpt or openai'),
+        ({"formatting": "csv"}, 'mapping "formatting" must be one of alpaca, sharegpt, openai, turns, kto'),
         ({"ranking": "yes"}, 'mapping "ranking" must be true or false'),
         ({"file_name": "x.json"}, 'unknown mapping key "file_name"'),
     ],

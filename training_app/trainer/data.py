@@ -1,6 +1,7 @@
 """Canonical JSONL in, tokenized training examples out.
 
-See docs/canonical-format.md for the three row kinds (sft, preference, text). Labels are -100 wherever
+See docs/canonical-format.md for the four row kinds (sft, preference, kto, text). A row's ``tools`` are
+rendered through the chat template (``tools=``), or into the system message when the template ignores them. Labels are -100 wherever
 the model should not learn: system, user and tool text, weight-0 assistant turns and padding.
 """
 
@@ -12,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from training_app.trainer.templates import apply_chat_template
 
 IGNORE_INDEX = -100
 _ROLES = ("user", "assistant", "tool", "function_call")
@@ -53,6 +56,8 @@ def read_files(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
 def row_kind(row: dict[str, Any]) -> str:
     if "text" in row:
         return "text"
+    if "label" in row:
+        return "kto"
     if "chosen" in row and "rejected" in row:
         return "preference"
     if "messages" in row:
@@ -107,21 +112,32 @@ def to_chat(row: dict[str, Any]) -> tuple[list[dict[str, str]], list[int]]:
     return messages, weights
 
 
-def render(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> str:
-    return tokenizer.apply_chat_template(
-        messages, tokenize=False, add_generation_prompt=add_generation_prompt
+def row_tools(row: dict[str, Any]) -> list[dict[str, Any]] | None:
+    tools = row.get("tools")
+    if tools is None:
+        return None
+    if not isinstance(tools, list) or not all(isinstance(tool, dict) for tool in tools):
+        raise DatasetError(f"{row.get('_where', 'row')}: 'tools' must be a list of tool definitions")
+    return tools or None
+
+
+def render(
+    tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool, tools: list | None = None
+) -> str:
+    return apply_chat_template(
+        tokenizer, messages, tools, tokenize=False, add_generation_prompt=add_generation_prompt
     )
 
 
-def _target_spans(tokenizer: Any, messages: list[dict[str, str]], weights: list[int], full: str):
+def _target_spans(tokenizer: Any, messages: list[dict[str, str]], weights: list[int], full: str, tools=None):
     """Character spans of the trained assistant replies (content plus the end-of-turn token) in ``full``."""
     spans: list[tuple[int, int]] = []
     cursor = 0
     for i, msg in enumerate(messages):
         if msg["role"] != "assistant" or not weights[i]:
             continue
-        before = render(tokenizer, messages[:i], True)
-        upto = render(tokenizer, messages[: i + 1], False)
+        before = render(tokenizer, messages[:i], True, tools)
+        upto = render(tokenizer, messages[: i + 1], False, tools)
         if full.startswith(upto) and upto.startswith(before):
             # Trailing newlines belong to the next turn: the model should stop at the end-of-turn token.
             start, end = len(before), len(upto.rstrip())
@@ -146,8 +162,9 @@ def encode_sft(
     messages, weights = to_chat(row)
     if messages[-1]["role"] != "assistant":
         raise DatasetError(f"{row.get('_where', 'row')}: the last message must be from the assistant")
-    full = render(tokenizer, messages, False)
-    spans = [(0, len(full))] if train_on_prompt else _target_spans(tokenizer, messages, weights, full)
+    tools = row_tools(row)
+    full = render(tokenizer, messages, False, tools)
+    spans = [(0, len(full))] if train_on_prompt else _target_spans(tokenizer, messages, weights, full, tools)
     # Encode segment by segment: the prompt is tokenized on its own, exactly as at inference time.
     input_ids: list[int] = []
     labels: list[int] = []
@@ -197,25 +214,51 @@ def _adds_bos(tokenizer: Any) -> bool:
     return tokenizer.bos_token_id is not None and bool(ids) and ids[0] == tokenizer.bos_token_id
 
 
-def encode_dpo(row: dict[str, Any], tokenizer: Any) -> dict[str, str]:
-    """Preference row -> TRL's prompt/chosen/rejected strings (prompt ends with the generation prompt)."""
-    messages, _ = to_chat(row)
-    for key in ("chosen", "rejected"):
-        if not isinstance(row.get(key), str) or not row[key]:
-            raise DatasetError(f"{row.get('_where', 'row')}: '{key}' must be a non-empty string")
-    prompt = render(tokenizer, messages, True)
+def _prompt_and_answers(
+    tokenizer: Any, messages: list[dict[str, str]], answers: dict[str, str], tools: list | None
+) -> dict[str, str]:
+    """The rendered prompt (ending with the generation prompt) and each answer as the text that follows
+    it, as TRL's preference trainers take them."""
+    prompt = render(tokenizer, messages, True, tools)
     out = {"prompt": prompt}
-    for key in ("chosen", "rejected"):
-        full = render(tokenizer, [*messages, {"role": "assistant", "content": row[key]}], False)
-        out[key] = full[len(prompt) :].rstrip() if full.startswith(prompt) else row[key]
+    for key, answer in answers.items():
+        full = render(tokenizer, [*messages, {"role": "assistant", "content": answer}], False, tools)
+        out[key] = full[len(prompt) :].rstrip() if full.startswith(prompt) else answer
     # TRL tokenizes these strings with special tokens on; avoid a second BOS when the template has one.
     if tokenizer.bos_token and prompt.startswith(tokenizer.bos_token) and _adds_bos(tokenizer):
         out["prompt"] = prompt[len(tokenizer.bos_token) :]
     return out
 
 
+def encode_dpo(row: dict[str, Any], tokenizer: Any) -> dict[str, str]:
+    """Preference row -> TRL's prompt/chosen/rejected strings (prompt ends with the generation prompt)."""
+    messages, _ = to_chat(row)
+    for key in ("chosen", "rejected"):
+        if not isinstance(row.get(key), str) or not row[key]:
+            raise DatasetError(f"{row.get('_where', 'row')}: '{key}' must be a non-empty string")
+    answers = {"chosen": row["chosen"], "rejected": row["rejected"]}
+    return _prompt_and_answers(tokenizer, messages, answers, row_tools(row))
+
+
+def encode_kto(row: dict[str, Any], tokenizer: Any) -> dict[str, Any]:
+    """KTO row -> TRL's unpaired prompt/completion/label: the last assistant reply is the completion,
+    desirable when ``label`` is true. An undesirable completion is only ever pushed down, never imitated."""
+    where = row.get("_where", "row")
+    if not isinstance(row.get("label"), bool):
+        raise DatasetError(f"{where}: 'label' must be true or false")
+    messages, _ = to_chat(row)
+    if messages[-1]["role"] != "assistant":
+        raise DatasetError(f"{where}: the last message must be the assistant's answer")
+    out = _prompt_and_answers(
+        tokenizer, messages[:-1], {"completion": messages[-1]["content"]}, row_tools(row)
+    )
+    return {**out, "label": row["label"]}
+
+
 def as_sft_row(row: dict[str, Any]) -> dict[str, Any]:
     """A preference row seen as a conversation ending in the chosen reply (for eval loss and generation)."""
+    if row_kind(row) == "kto":
+        return {key: value for key, value in row.items() if key != "label"}
     if row_kind(row) != "preference":
         return row
     messages = [*row["messages"], {"role": "assistant", "content": row["chosen"]}]
@@ -226,15 +269,15 @@ def generation_pairs(rows: Sequence[dict[str, Any]], tokenizer: Any) -> list[dic
     """Held-out rows -> {prompt (rendered), question (last user text), reference (last reply)}."""
     pairs = []
     for row in rows:
-        if row_kind(row) == "text":
-            continue
+        if row_kind(row) == "text" or row.get("label") is False:
+            continue  # an undesirable KTO answer is no reference to score against
         messages, _ = to_chat(as_sft_row(row))
         if messages[-1]["role"] != "assistant":
             continue
         question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         pairs.append(
             {
-                "prompt": render(tokenizer, messages[:-1], True),
+                "prompt": render(tokenizer, messages[:-1], True, row_tools(row)),
                 "question": question,
                 "reference": messages[-1]["content"],
             }
@@ -276,6 +319,8 @@ def build_lm_examples(
     """sft/pt rows -> tokenized examples; preference rows are used as conversations ending in 'chosen'."""
     if stage == "pt":
         return encode_pt(rows, tokenizer, max_seq_len)
+    # An undesirable KTO answer (label false) is never a target to imitate, not even for eval loss.
+    rows = [r for r in rows if r.get("label") is not False]
     examples = [encode_sft(as_sft_row(r), tokenizer, max_seq_len, train_on_prompt) for r in rows]
     kept = [ex for ex in examples if ex is not None]
     return pack_examples(kept, max_seq_len) if packing else kept

@@ -16,7 +16,7 @@ from typing import Any
 
 from training_app.trainer.limits import BOUNDS, MAX_TEXT_LENGTH, bound_errors
 
-STAGES = ("sft", "pt", "dpo")
+STAGES = ("sft", "pt", "dpo", "kto")
 METHODS = ("full", "freeze", "lora", "qlora")
 LR_SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "polynomial", "cosine_with_restarts")
 SAVE_STRATEGIES = ("steps", "epoch", "no")

@@ -8,6 +8,9 @@ renders a conversation as a plain prefix of the same conversation with one more 
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 CHATML = (
     "{%- for message in messages -%}"
     "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' -}}"
@@ -73,3 +76,41 @@ def resolve_chat_template(value: str | None) -> str | None:
         return value
     known = ", ".join(sorted(TEMPLATES))
     raise ValueError(f"Unknown chat template {value!r}: use one of {known} or a Jinja template string")
+
+
+TOOLS_SYSTEM = (
+    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n{tools}\n</tools>\n\n"
+    "For each function call, return a json object with function name and arguments within "
+    "<tool_call></tool_call> XML tags:\n<tool_call>\n"
+    '{{"name": <function-name>, "arguments": <args-json-object>}}\n</tool_call>'
+)
+
+
+def template_renders_tools(chat_template: object) -> bool:
+    """Whether a chat template reads the ``tools`` variable (``apply_chat_template(tools=...)``)."""
+    if isinstance(chat_template, dict):  # several named templates: the default one renders chats
+        chat_template = chat_template.get("default") or next(iter(chat_template.values()), "")
+    return isinstance(chat_template, str) and "tools" in chat_template
+
+
+def tools_in_system(messages: list[dict], tools: list[dict]) -> list[dict]:
+    """For a template that ignores ``tools``: the definitions go into the system message, in Qwen2.5's
+    wording, so the model still sees what it may call (at training, evaluation and serving alike)."""
+    block = TOOLS_SYSTEM.format(tools="\n".join(json.dumps(tool, ensure_ascii=False) for tool in tools))
+    if messages and messages[0].get("role") == "system":
+        system = f"{messages[0]['content']}\n\n{block}" if messages[0].get("content") else block
+        return [{**messages[0], "content": system}, *messages[1:]]
+    return [{"role": "system", "content": block}, *messages]
+
+
+def apply_chat_template(
+    tokenizer: Any, messages: list[dict], tools: list | None = None, **kwargs: Any
+) -> Any:
+    """``tokenizer.apply_chat_template`` with ``tools`` rendered whether or not the template knows them."""
+    template = kwargs.get("chat_template") or getattr(tokenizer, "chat_template", None)
+    if tools and template_renders_tools(template):
+        return tokenizer.apply_chat_template(messages, tools=tools, **kwargs)
+    if tools:
+        messages = tools_in_system(messages, tools)
+    return tokenizer.apply_chat_template(messages, **kwargs)

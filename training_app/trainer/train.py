@@ -95,7 +95,7 @@ def resolve_resume(spec: JobSpec) -> str | None:
 
 def load_rows(spec: JobSpec) -> tuple[list[dict], list[dict]]:
     """Training and held-out rows; held-out rows come from eval_files or a seeded val_ratio split."""
-    kind = {"sft": "sft", "pt": "text", "dpo": "preference"}[spec.stage]
+    kind = {"sft": "sft", "pt": "text", "dpo": "preference", "kto": "kto"}[spec.stage]
     rows = ds.read_files(spec.train_files)
     ds.require_kind(rows, kind, spec.stage)
     if spec.eval_files:
@@ -162,8 +162,10 @@ def build_trainer(
     args: dict[str, Any],
     callback: EventsCallback,
 ) -> Any:
-    """transformers' Trainer for sft/pt; TRL's DPOTrainer (which tokenizes pairs itself) for dpo."""
+    """transformers' Trainer for sft/pt; TRL's DPOTrainer / KTOTrainer (which tokenize themselves) for dpo/kto."""
     hp = spec.hyperparameters
+    if spec.stage == "kto":
+        return _kto_trainer(spec, model, peft_cfg, tokenizer, train_rows, eval_rows, args, callback)
     if spec.stage == "dpo":
         from datasets import Dataset
         from trl import DPOConfig, DPOTrainer
@@ -216,6 +218,40 @@ def build_trainer(
             tokenizer.pad_token_id, pad_to_multiple_of=None if args["use_cpu"] else 8
         ),
         processing_class=tokenizer,
+        callbacks=[callback],
+    )
+
+
+def _kto_trainer(spec, model, peft_cfg, tokenizer, train_rows, eval_rows, args, callback) -> Any:
+    """TRL's KTOTrainer on unpaired answers: desirable ones are pulled up, undesirable ones pushed down."""
+    from datasets import Dataset
+    from trl import KTOConfig, KTOTrainer
+
+    hp = spec.hyperparameters
+    if hp.per_device_train_batch_size < 2:
+        raise JobError(
+            "KTO estimates its reference point from other answers in the same batch: "
+            "set per_device_train_batch_size to 2 or more"
+        )
+    labels = {row["label"] for row in train_rows}
+    if len(labels) < 2:
+        which = "desirable (label true)" if True in labels else "undesirable (label false)"
+        raise JobError(f"KTO needs desirable and undesirable answers; every training row is {which}")
+
+    def unpaired(rows):
+        return Dataset.from_list([ds.encode_kto(r, tokenizer) for r in rows]) if rows else None
+
+    extra = {}
+    if "trust_remote_code" in {f.name for f in dataclasses.fields(KTOConfig)}:
+        extra["trust_remote_code"] = spec.trust_remote_code
+    config = KTOConfig(**args, **extra, beta=hp.pref_beta, max_length=hp.max_seq_len)
+    return KTOTrainer(
+        model=model,
+        args=config,
+        train_dataset=unpaired(train_rows),
+        eval_dataset=unpaired(eval_rows),
+        processing_class=tokenizer,
+        peft_config=peft_cfg,
         callbacks=[callback],
     )
 
