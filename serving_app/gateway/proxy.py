@@ -143,6 +143,17 @@ async def _relay(response: httpx.Response, target: Target, wants_usage: bool):
                         continue  # the usage-only chunk the caller did not ask for
                     chunk.pop("usage", None)
             yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode()
+    except httpx.HTTPError as exc:
+        # The engine died mid-answer (its supervisor restarts it). The status line is sent already, so
+        # the caller is told the way OpenAI tells of a failure mid-stream: an error event, then the end.
+        logger.warning("engine at %s stopped mid-stream: %s", target.base_url, exc)
+        error = GatewayError(
+            503,
+            f"The engine of `{target.served_name}` stopped while answering; try again in a moment.",
+            type="server_error",
+            code="engine_unavailable",
+        )
+        yield f"data: {json.dumps(error.body())}\n\n".encode()
     finally:
         await response.aclose()
         _record(target, usage)

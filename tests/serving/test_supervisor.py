@@ -72,7 +72,16 @@ def test_a_killed_engine_comes_back_with_both_adapters_then_gives_up_past_its_re
     assert wait_ready("qa-b").engine_id == first.pk
     key = ApiKey.issue(org_a)[1]
 
-    os.kill(first.pid, signal.SIGKILL)
+    # Killed while it streams an answer: the caller gets OpenAI's mid-stream error event, not a hang.
+    stream = client.with_options(timeout=30).completions.create(
+        model="qa-a", prompt="The model", max_tokens=200, temperature=1.0, seed=7, stream=True
+    )
+    with pytest.raises(openai.APIError) as cut:
+        for index, _chunk in enumerate(stream):
+            if index == 0:
+                os.kill(first.pid, signal.SIGKILL)
+    assert not isinstance(cut.value, openai.APITimeoutError), "the stream hung"
+    assert cut.value.body["code"] == "engine_unavailable", cut.value.body
     assert answers_once_back(gateway, key, "qa-b") > 0, "a killed engine cannot answer at once"
     restarted = Engine.objects.get(pk=first.pk)
     assert restarted.status == EngineStatus.READY and restarted.restarts == 1
