@@ -10,6 +10,7 @@ fine-tunes on slow storage).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -134,7 +135,8 @@ class CheckpointUploader(threading.Thread):
                 except Exception as exc:  # noqa: BLE001 - the local copy still serves a resume on this host
                     logger.warning("could not store checkpoint %s of %s", step, self.prefix, exc_info=True)
                     if self.warn is not None:
-                        self.warn(not_stored(step, exc))
+                        with contextlib.suppress(Exception):  # the database is down too: the log line stays
+                            self.warn(not_stored(step, exc))
         finally:
             connection.close()  # the warnings were written from this thread
 

@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 
 from gpu_workers import checkpoints
 from tests.datasets.dataset_support import isolated_media  # noqa: F401 - storage in tmp_path
-from tests.gpu_workers.support import fill, small_disk
+from tests.disks import fill, small_disk
 from tests.workers import wait_for
 
 PAGE = 4096  # tmpfs gives files whole pages

@@ -10,7 +10,8 @@ from django.test import Client
 from django.utils.html import escape
 
 from gpu_workers.models import Device
-from tests.gpu_workers.support import fill, small_disk, submit, wait_status
+from tests.disks import fill, small_disk
+from tests.gpu_workers.support import submit, wait_status
 from tests.workers import wait_for
 from training_app.models import JobStatus
 
