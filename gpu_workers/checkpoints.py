@@ -10,18 +10,22 @@ fine-tunes on slow storage).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import connection
 
 from training_app.artifacts import delete_artifacts, download_files, job_prefix, upload_directory
+from training_app.trainer.disk import says_disk_full
 from training_app.trainer.train import CHECKPOINT_DIR, complete_checkpoint, latest_complete_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -75,6 +79,14 @@ def fetch_newer(job, output_dir: Path) -> int | None:
     return step
 
 
+def not_stored(step: int, exc: Exception) -> str:
+    why = "no space left in storage" if says_disk_full(exc) else f"{type(exc).__name__}: {exc}"
+    return (
+        f"Could not copy checkpoint {step} to storage ({why}); it is kept on this worker's disk only, "
+        "so a resume on another host would start from an older one."
+    )
+
+
 def delete_stored(job) -> None:
     delete_artifacts(storage_prefix(job))
 
@@ -82,9 +94,10 @@ def delete_stored(job) -> None:
 class CheckpointUploader(threading.Thread):
     """Copies checkpoints to storage one at a time, newest first: a newer one replaces one still waiting."""
 
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str, warn: Callable[[str], None] | None = None):
         super().__init__(name=f"checkpoints-{prefix}", daemon=True)
         self.prefix = prefix
+        self.warn = warn  # tells the job's log that a checkpoint could not be stored
         self.pending: tuple[int, Path] | None = None
         self.stored_step = (stored_manifest(prefix) or {}).get("step", 0)
         self.closing = False
@@ -108,29 +121,47 @@ class CheckpointUploader(threading.Thread):
         self.join(timeout)
 
     def run(self) -> None:
-        while True:
-            with self.condition:
-                while self.pending is None and not self.closing:
-                    self.condition.wait()
-                if self.pending is None:
-                    return
-                step, path = self.pending
-                self.pending = None
-            try:
-                self.store(step, path)
-            except Exception:  # noqa: BLE001 - the local copy still serves a resume on this host
-                logger.warning("could not store checkpoint %s of %s", step, self.prefix, exc_info=True)
+        try:
+            while True:
+                with self.condition:
+                    while self.pending is None and not self.closing:
+                        self.condition.wait()
+                    if self.pending is None:
+                        return
+                    step, path = self.pending
+                    self.pending = None
+                try:
+                    self.store(step, path)
+                except Exception as exc:  # noqa: BLE001 - the local copy still serves a resume on this host
+                    logger.warning("could not store checkpoint %s of %s", step, self.prefix, exc_info=True)
+                    if self.warn is not None:
+                        with contextlib.suppress(Exception):  # the database is down too: the log line stays
+                            self.warn(not_stored(step, exc))
+        finally:
+            connection.close()  # the warnings were written from this thread
 
     def store(self, step: int, path: Path) -> None:
         if not complete_checkpoint(path):
             return  # rotated away (save_total_limit) or half-written: a newer one follows
-        files = upload_directory(path, f"{self.prefix}/checkpoint-{step}", skip=())
-        manifest = json.dumps({"step": step, "files": files}).encode()
+        copy = f"{self.prefix}/checkpoint-{step}"
+        previous = stored_manifest(self.prefix)
+        try:
+            files = upload_directory(path, copy, skip=())
+            self.save_manifest({"step": step, "files": files})
+        except Exception:
+            # A partial copy is never used; deleting it makes room to put back the manifest of the
+            # checkpoint stored before (storage may have been full), which stays the one to resume from.
+            delete_artifacts(copy)
+            if previous is not None and stored_manifest(self.prefix) != previous:
+                self.save_manifest(previous)
+            raise
+        self.stored_step = step
+        if previous is not None and previous["step"] != step:
+            delete_artifacts(f"{self.prefix}/checkpoint-{previous['step']}")
+        logger.info("stored checkpoint %s of %s", step, self.prefix)
+
+    def save_manifest(self, manifest: dict) -> None:
         name = f"{self.prefix}/{MANIFEST}"
         if default_storage.exists(name):
             default_storage.delete(name)
-        default_storage.save(name, ContentFile(manifest))
-        previous, self.stored_step = self.stored_step, step
-        if previous:
-            delete_artifacts(f"{self.prefix}/checkpoint-{previous}")
-        logger.info("stored checkpoint %s of %s", step, self.prefix)
+        default_storage.save(name, ContentFile(json.dumps(manifest).encode()))

@@ -35,6 +35,7 @@ from training_app.base_models import chat_template_for, hide_paths_in, hide_serv
 from training_app.events import record_event
 from training_app.models import JobStatus, TrainingJob
 from training_app.states import transition
+from training_app.trainer.disk import says_disk_full
 from training_app.trainer.spec import Hyperparameters, JobSpec
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,15 @@ def cpu_slot_threads(host: str) -> int:
 def run_job(job_id: int, device_ids: list[int], lease_token: str = "") -> str:
     """RQ entry point. Returns the final status."""
     return JobRunner(job_id, device_ids, lease_token).run()
+
+
+def worker_failure(exc: Exception, doing: str) -> str:
+    """The job's error when the runner itself failed: a full disk says what was being written and what
+    to do; anything else is a bug, named as such."""
+    if says_disk_full(exc):
+        file = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+        return f"No space left on device while {doing}{file}. Free space on that disk and retry the job."
+    return f"The worker failed: {type(exc).__name__}: {exc}"
 
 
 class LeaseKeeper(threading.Thread):
@@ -96,6 +106,7 @@ class JobRunner:
         self.uploader: checkpoints.CheckpointUploader | None = None
         self.pending: collections.deque[str] = collections.deque()  # read from the trainer, not yet recorded
         self.base_model = None  # its directory is replaced by its name in what users read
+        self.doing = "running the job"  # what a failure of the runner itself interrupted
 
     # --- lifecycle -------------------------------------------------------------------------------
     def run(self) -> str:
@@ -121,7 +132,7 @@ class JobRunner:
             return self._run(job, devices)
         except Exception as exc:  # noqa: BLE001 - a runner bug must still end the job, not hang it
             logger.exception("runner failed for job %s", self.job_id)
-            self._finish_failed(f"The worker failed: {type(exc).__name__}: {exc}")
+            self._finish_failed(worker_failure(exc, self.doing))
             return JobStatus.FAILED
         finally:
             if self.trainer is not None and self.trainer.running():
@@ -161,15 +172,19 @@ class JobRunner:
                 self.log(
                     f"Fetched checkpoint-{fetched} from storage: the run that wrote it was on another host."
                 )
+        self.doing = f"writing the job's data to {work_dir}"
         spec = self._build_spec(job, devices, work_dir, output_dir)
         spec_path = spec.save(work_dir / "spec.json")
+        self.doing = "running the job"
         if self.recorder.catch_up(work_dir / "events.jsonl"):
             self.log(
                 "The previous run had finished training before its worker was lost: uploading its output."
             )
             return self._finish_succeeded(job, output_dir)
         if checkpoints.enabled():
-            self.uploader = checkpoints.CheckpointUploader(checkpoints.storage_prefix(job))
+            self.uploader = checkpoints.CheckpointUploader(
+                checkpoints.storage_prefix(job), warn=lambda message: self.log(message, level="warning")
+            )
             self.uploader.start()
             self.recorder.on_checkpoint = self.uploader.submit
             newest = checkpoints.local_step(output_dir)  # a lost run's newest, perhaps not stored yet
@@ -340,6 +355,7 @@ class JobRunner:
 
         prefix = job_prefix(job)
         name_base_model_in_adapters(output_dir, job.base_model.name)
+        self.doing = "storing the job's output"
         files = upload_directory(output_dir, prefix)
         report = TrainingJob.objects.filter(pk=self.job_id).values_list("report", flat=True).get()
         if not report and (output_dir / "eval_report.json").exists():

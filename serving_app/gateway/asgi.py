@@ -148,10 +148,12 @@ class GatewayApplication:
             try:
                 async for chunk in answer.stream:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b""})
+            except Exception:  # noqa: BLE001 - a stream that breaks must still end, or the caller waits on
+                logger.warning("stream relay ended early", exc_info=True)
             finally:
                 with contextlib.suppress(Exception):
                     await answer.stream.aclose()
+            await send({"type": "http.response.body", "body": b""})
 
         async def caller_left():
             while (await receive())["type"] != "http.disconnect":

@@ -25,9 +25,11 @@ class GatewayError(Exception):
         if retry_after:
             self.headers["Retry-After"] = str(retry_after)
 
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
     def answer(self) -> Answer:
-        body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-        return json_answer(body, self.status, self.headers)
+        return json_answer(self.body(), self.status, self.headers)
 
     def response(self) -> HttpResponse:
         return self.answer().to_django()

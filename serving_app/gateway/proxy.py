@@ -47,6 +47,23 @@ def _record(target: Target, usage: dict | None) -> None:
     )
 
 
+def unavailable(target: Target) -> GatewayError:
+    return GatewayError(
+        503,
+        f"The model `{target.served_name}` is not reachable right now; its engine may be restarting.",
+        type="server_error",
+        code="engine_unavailable",
+        retry_after=5,
+    )
+
+
+async def _healthy(http: httpx.AsyncClient, target: Target) -> bool:
+    try:
+        return (await http.get(target.base_url + "/health", timeout=2.0)).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def _engine_error(status: int, raw: bytes, target: Target) -> GatewayError:
     try:
         error = json.loads(raw).get("error")
@@ -89,16 +106,17 @@ async def forward(target: Target, path: str, body: dict) -> Answer:
         response = await http.send(request, stream=True)
     except httpx.HTTPError as exc:
         logger.warning("engine at %s unreachable: %s", target.base_url, exc)
-        raise GatewayError(
-            503,
-            f"The model `{target.served_name}` is not reachable right now; its engine may be restarting.",
-            type="server_error",
-            code="engine_unavailable",
-            retry_after=5,
-        ) from exc
+        raise unavailable(target) from exc
     if response.status_code != 200:
         raw = await response.aread()
         await response.aclose()
+        if response.status_code >= 500 and not await _healthy(http, target):
+            # A dying engine: vLLM answers 500 while its core process is gone, until the server exits
+            # and the supervisor restarts it. The caller is told to come back, not that its request failed.
+            logger.warning(
+                "engine at %s failed its health check after HTTP %s", target.base_url, response.status_code
+            )
+            raise unavailable(target)
         raise _engine_error(response.status_code, raw, target)
     if not stream:
         try:
@@ -143,6 +161,17 @@ async def _relay(response: httpx.Response, target: Target, wants_usage: bool):
                         continue  # the usage-only chunk the caller did not ask for
                     chunk.pop("usage", None)
             yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode()
+    except httpx.HTTPError as exc:
+        # The engine died mid-answer (its supervisor restarts it). The status line is sent already, so
+        # the caller is told the way OpenAI tells of a failure mid-stream: an error event, then the end.
+        logger.warning("engine at %s stopped mid-stream: %s", target.base_url, exc)
+        error = GatewayError(
+            503,
+            f"The engine of `{target.served_name}` stopped while answering; try again in a moment.",
+            type="server_error",
+            code="engine_unavailable",
+        )
+        yield f"data: {json.dumps(error.body())}\n\n".encode()
     finally:
         await response.aclose()
         _record(target, usage)

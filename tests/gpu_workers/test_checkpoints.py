@@ -11,6 +11,10 @@ from django.core.files.storage import default_storage
 
 from gpu_workers import checkpoints
 from tests.datasets.dataset_support import isolated_media  # noqa: F401 - storage in tmp_path
+from tests.disks import fill, small_disk
+from tests.workers import wait_for
+
+PAGE = 4096  # tmpfs gives files whole pages
 
 
 def fake_checkpoint(root: Path, step: int, *, complete: bool = True) -> Path:
@@ -73,3 +77,47 @@ def test_a_manifest_pointing_outside_the_checkpoint_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unsafe artifact path"):
         checkpoints.fetch_newer(job, output)
     assert list(output.iterdir()) == [] and not (tmp_path / "escape").exists()
+
+
+def test_storage_filling_up_keeps_the_checkpoint_stored_before_and_says_so(settings, tmp_path):
+    with small_disk("1m") as disk:
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "default": {
+                "BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(disk)},
+            },
+        }
+        job = SimpleNamespace(organization_id=1, uid=uuid.uuid4())
+        prefix = checkpoints.storage_prefix(job)
+        warnings: list[str] = []
+        uploader = checkpoints.CheckpointUploader(prefix, warn=warnings.append)
+        uploader.store(2, fake_checkpoint(tmp_path, 2))
+
+        # A checkpoint larger than the room left: its partial copy goes, the one stored before stays.
+        fill(disk, leave=48 * PAGE)
+        too_big = fake_checkpoint(tmp_path, 4)
+        (too_big / "optimizer.pt").write_bytes(b"o" * 64 * PAGE)
+        # 48 one-page files that fit, and a manifest listing them that does not (two pages, where the one it
+        # replaces had one).
+        no_room_for_manifest = fake_checkpoint(tmp_path, 6)
+        for index in range(45):
+            (no_room_for_manifest / f"extra-{index}").write_bytes(b"x")
+        uploader.start()
+        for step, path in ((4, too_big), (6, no_room_for_manifest)):
+            uploader.submit(path, step)
+            wait_for(
+                lambda n=len(warnings): len(warnings) > n, timeout=30, message=f"checkpoint {step} to fail"
+            )
+        uploader.close(wait=True, timeout=30)
+
+        assert warnings == [
+            f"Could not copy checkpoint {step} to storage (no space left in storage); it is kept on this worker's "
+            "disk only, so a resume on another host would start from an older one."
+            for step in (4, 6)
+        ]
+        assert checkpoints.stored_manifest(prefix)["step"] == 2
+        assert default_storage.listdir(prefix)[0] == ["checkpoint-2"], "no partial copy is left"
+        fetched = tmp_path / "fetched"
+        fetched.mkdir()
+        assert checkpoints.fetch_newer(job, fetched) == 2

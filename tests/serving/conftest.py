@@ -138,7 +138,13 @@ def supervisor_env(**overrides) -> dict[str, str]:
 
 
 @pytest.fixture
-def supervisor(transactional_db):
+def supervisor_overrides() -> dict[str, str]:
+    """Settings of the supervisor a test starts; a test parametrizes this name to change them."""
+    return {}
+
+
+@pytest.fixture
+def supervisor(transactional_db, supervisor_overrides):
     """``manage.py serve_models`` on the test database; stopping it stops every engine it started."""
     from serving_app.engine.process import kill_group
     from serving_app.models import Engine
@@ -146,7 +152,7 @@ def supervisor(transactional_db):
     log = open(settings.VAR_DIR / "serve-models.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, str(settings.BASE_DIR / "manage.py"), "serve_models", "--tick", "0.5"],
-        env=supervisor_env(),
+        env=supervisor_env(**supervisor_overrides),
         cwd=settings.BASE_DIR,
         stdout=log,
         stderr=subprocess.STDOUT,

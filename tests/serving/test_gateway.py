@@ -460,3 +460,56 @@ def test_an_engine_answering_garbage_is_a_502_not_a_crash(deployment, org_a):
     reply = async_to_sync(ask_through_the_gateway)()
     error = reply.json()["error"]
     assert reply.status_code == 502 and error["type"] == "server_error" and "not JSON" in error["message"]
+
+
+# What vLLM 0.32 answers once its EngineCore process was killed (the OOM killer picks that one), until the
+# API server notices and exits: tried by hand with `kill -9` on the EngineCore of a running server.
+ENGINE_DEAD = b'{"error":{"message":"EngineCore encountered an issue. See stack trace (above) for the root cause.","type":"InternalServerError","param":null,"code":500}}'
+
+
+@pytest.mark.parametrize(("health", "expected"), [(503, 503), (200, 500)])
+def test_an_engine_failing_with_its_health_check_is_a_503_to_retry(deployment, org_a, health, expected):
+    async def dying_engine(reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            (
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            ),
+            0,
+        )
+        await reader.readexactly(length)
+        status, body = (health, b"") if head.startswith(b"GET /health") else (500, ENGINE_DEAD)
+        writer.write(
+            b"HTTP/1.1 %d X\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+            % (status, len(body))
+            + body
+        )
+        await writer.drain()
+        writer.close()
+
+    async def ask_through_the_gateway():
+        server = await asyncio.start_server(dying_engine, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        await sync_to_async(Engine.objects.filter(pk=deployment.engine_id).update)(
+            status=EngineStatus.READY, base_url=f"http://127.0.0.1:{port}", api_key="k"
+        )
+        await sync_to_async(services.mark_ready)(deployment.pk)
+        raw = json.dumps(ask("qa-plain")).encode()
+        headers = {
+            "Authorization": f"Bearer {await sync_to_async(key)(org_a)}",
+            "Content-Type": "application/json",
+        }
+        try:
+            return await call_asgi(application, "POST", "/v1/chat/completions", raw, headers)
+        finally:
+            server.close()
+
+    reply = async_to_sync(ask_through_the_gateway)()
+    error = reply.json()["error"]
+    assert reply.status_code == expected and error["type"] == "server_error", error
+    if expected == 503:  # dying: come back later
+        assert error["code"] == "engine_unavailable" and reply["Retry-After"] == "5"
+    else:  # alive: this request failed, and the caller is told the engine's reason
+        assert error["message"].startswith("EngineCore encountered an issue")

@@ -10,7 +10,9 @@ import argparse
 import os
 import sys
 import traceback
+from pathlib import Path
 
+from training_app.trainer.disk import disk_full, no_space
 from training_app.trainer.env import configure_offline
 from training_app.trainer.events import ENV_EVENTS_FD, EventEmitter
 
@@ -68,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             emitter.error(
                 "CUDA out of memory: use a smaller model, LoRA/QLoRA, or a lower max_seq_len", str(exc)
             )
+        elif disk_full(exc, Path(spec.output_dir)):  # the final weights, tokenizer or reports
+            emitter.error(no_space("the job's output", Path(spec.output_dir)), traceback.format_exc())
         else:
             emitter.error(f"Training failed: {type(exc).__name__}: {exc}", traceback.format_exc())
         return 1

@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import torch
 
 from training_app.trainer import data as ds
 from training_app.trainer.callbacks import EventsCallback
+from training_app.trainer.disk import disk_full, no_space
 from training_app.trainer.env import configure_offline
 from training_app.trainer.errors import JobError
 from training_app.trainer.events import EventEmitter, clean_json
@@ -289,6 +291,16 @@ def _train(trainer, resume: str | None, emitter: EventEmitter) -> None:
         raise JobError(
             f"CUDA out of memory at step {step}: lower per_device_train_batch_size or max_seq_len", str(exc)
         ) from exc
+    except Exception as exc:
+        step = trainer.state.global_step
+        partial = Path(trainer.args.output_dir) / f"checkpoint-{step}"
+        if not partial.is_dir() or complete_checkpoint(partial) or not disk_full(exc, partial):
+            raise
+        reason = no_space(f"checkpoint at step {step}", partial)
+        # Half a checkpoint cannot be resumed from, and deleting it gives back the room the error event
+        # needs (the events file lives on the same disk).
+        shutil.rmtree(partial, ignore_errors=True)
+        raise JobError(f"{reason} The half-written checkpoint was deleted.", traceback.format_exc()) from exc
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
