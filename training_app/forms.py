@@ -6,6 +6,7 @@ import dataclasses
 
 from django import forms
 
+from llm_platform.input_guard import COLUMN_INT_MAX
 from llm_platform.tenancy import scoped
 from training_app.models import BaseModel
 from training_app.trainer.spec import HELP, METHODS, STAGES, Hyperparameters
@@ -99,7 +100,7 @@ class JobForm(forms.Form):
     devices = forms.CharField(
         initial="cpu", help_text="'cpu', 'auto' (one GPU), 'auto:2', or GPU ids like 0,1."
     )
-    seed = forms.IntegerField(initial=42)
+    seed = forms.IntegerField(initial=42, min_value=0, max_value=COLUMN_INT_MAX)
 
     def __init__(self, *args, org=None, **kwargs):
         super().__init__(*args, **kwargs)

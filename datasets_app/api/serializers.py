@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
+from llm_platform.input_guard import COLUMN_INT_MAX, INT64_MAX
+
 from ..ingest import FORMATS
 from ..ingest.pipeline import POLICIES
 from ..models import Dataset
@@ -100,9 +102,15 @@ class DatasetUploadSerializer(serializers.Serializer):
     dedupe = serializers.BooleanField(default=True)
     trim = serializers.BooleanField(default=True)
     drop_empty = serializers.BooleanField(default=True)
-    max_sample_chars = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    max_sample_chars = serializers.IntegerField(
+        min_value=1, max_value=COLUMN_INT_MAX, required=False, allow_null=True
+    )
     tokenizer = serializers.IntegerField(
-        required=False, allow_null=True, help_text="Id of a base model whose tokenizer counts tokens."
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=INT64_MAX,
+        help_text="Id of a base model whose tokenizer counts tokens.",
     )
 
     def validate_mapping(self, value):

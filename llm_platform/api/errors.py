@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from llm_platform.errors import DomainError
+from llm_platform.input_guard import BadInput
 
 
 def _flatten(detail) -> str:
@@ -30,6 +31,8 @@ def error_response(status_code: int, code: str, message: str, fields: dict | Non
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return error_response(exc.status, exc.code, exc.message, exc.fields)
+    if isinstance(exc, BadInput):
+        exc = exceptions.ValidationError({exc.field: [exc.message]})
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from llm_platform.input_guard import COLUMN_INT_MAX
 from serving_app.conf import gateway_endpoint
 from serving_app.models import Deployment, Usage
 
@@ -49,7 +50,11 @@ class PublishSerializer(serializers.Serializer):
     )
     job = serializers.CharField(required=False, help_text="The job's id or uid.")
     checkpoint_step = serializers.IntegerField(
-        required=False, allow_null=True, min_value=0, help_text="Publish this checkpoint of the job instead."
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=COLUMN_INT_MAX,
+        help_text="Publish this checkpoint of the job instead.",
     )
     base_model = serializers.CharField(required=False, help_text="A base model's id or name.")
     engine = serializers.ChoiceField(choices=["auto", "vllm", "builtin"], default="auto")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from llm_platform.input_guard import COLUMN_INT_MAX
 from training_app.models import BaseModel, JobDataset, JobEvent, TrainingJob
 from training_app.trainer.spec import HELP, METHODS, STAGES
 
@@ -97,7 +98,9 @@ class TrainingJobDetailSerializer(TrainingJobSerializer):
 
 class DatasetChoiceSerializer(serializers.Serializer):
     dataset = serializers.CharField(help_text="Dataset id, uid, or a dataset:// url from the file upload.")
-    num_samples = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    num_samples = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=COLUMN_INT_MAX
+    )
     ratio = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=1.0)
     placeholders = serializers.DictField(child=serializers.CharField(), required=False)
 
@@ -110,7 +113,7 @@ class JobCreateSerializer(serializers.Serializer):
     datasets = DatasetChoiceSerializer(many=True)
     hyperparameters = serializers.DictField(required=False, default=dict, help_text=", ".join(HELP))
     devices = serializers.CharField(default="cpu")
-    seed = serializers.IntegerField(default=42)
+    seed = serializers.IntegerField(default=42, min_value=0, max_value=COLUMN_INT_MAX)
     priority = serializers.IntegerField(default=0, min_value=-100, max_value=100)
 
 

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from llm_platform.api.viewsets import TenantMixin, TenantReadOnlyViewSet
 from llm_platform.errors import DomainError, NotFound
+from llm_platform.input_guard import as_id, whole_number
 from llm_platform.tenancy import scoped
 from training_app import exports, services
 from training_app.api.serializers import (
@@ -36,9 +37,10 @@ class BaseModelViewSet(TenantReadOnlyViewSet):
 
 def resolve_base_model(org, value) -> BaseModel | None:
     visible = scoped(BaseModel.objects.all(), org).distinct()
-    if str(value).isdigit():
-        return visible.filter(pk=int(value)).first()
-    return visible.filter(name=value).first()
+    pk = as_id(value)
+    if pk is not None:
+        return visible.filter(pk=pk).first()
+    return visible.filter(name=str(value)).first()
 
 
 def resolve_datasets(org, items: list[dict]) -> list[services.DatasetChoice]:
@@ -167,8 +169,8 @@ class TrainingJobViewSet(
         job = self.get_object()
         events = JobEvent.objects.filter(job=job)
         params = request.query_params
-        if params.get("after_seq", "").isdigit():
-            events = events.filter(seq__gt=int(params["after_seq"]))
+        if params.get("after_seq"):
+            events = events.filter(seq__gt=whole_number(params["after_seq"], "after_seq", minimum=0))
         if params.get("type"):
             events = events.filter(type__in=params["type"].split(","))
         if params.get("level"):
