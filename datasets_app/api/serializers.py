@@ -14,8 +14,11 @@ from ..services import dataset_url, parse_mapping
 class DatasetSerializer(serializers.ModelSerializer):
     ref = serializers.SerializerMethodField(help_text="dataset://<uid>: how training jobs name it.")
     organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
     writable = serializers.SerializerMethodField(help_text="Whether your organization may delete it.")
+    preset_slug = serializers.CharField(read_only=True, help_text="Blank unless the dataset is a preset.")
 
     class Meta:
         model = Dataset

@@ -3,7 +3,8 @@
 Our API answers errors as ``{"error": {"status", "code", "message", "fields"}}``; the Bisheng-compatible
 views keep Bisheng's envelope ``{status_code, status_message, data}`` for errors too. Each operation lists
 the error statuses every endpoint can give (400 bad input naming the field, 401 no or a bad key, 403 a role
-that may not, 404 not found or another organization's, 409 a state that does not allow it, 413 too large),
+that may not, 404 not found or another organization's, 409 a state that does not allow it, 413 too large,
+415 a body in a media type the endpoint does not read),
 so a client, and the schema-driven fuzz test, can check error bodies as strictly as successes.
 """
 
@@ -14,7 +15,7 @@ from rest_framework import serializers
 
 from llm_platform.bisheng import BishengAPIView
 
-ERROR_STATUSES = (400, 401, 403, 404, 409, 413)
+ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 415)
 
 
 class ErrorDetailSerializer(serializers.Serializer):

@@ -8,13 +8,15 @@ from serving_app.models import Deployment, Usage
 
 
 class DeploymentSerializer(serializers.ModelSerializer):
-    job_name = serializers.CharField(source="job.name", read_only=True, default=None)
+    job_name = serializers.CharField(source="job.name", read_only=True, default=None, allow_null=True)
     base_model_name = serializers.CharField(source="base_model.name", read_only=True)
     engine = serializers.CharField(source="engine.kind", read_only=True)
     device = serializers.CharField(source="engine.device", read_only=True)
     model = serializers.CharField(source="name", read_only=True, help_text="The `model` to send to /v1.")
     endpoint = serializers.SerializerMethodField(help_text="The OpenAI base URL.")
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Deployment

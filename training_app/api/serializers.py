@@ -44,7 +44,9 @@ class JobDatasetSerializer(serializers.ModelSerializer):
 class TrainingJobSerializer(serializers.ModelSerializer):
     base_model_name = serializers.CharField(source="base_model.name", read_only=True)
     datasets = JobDatasetSerializer(source="job_datasets", many=True, read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = TrainingJob

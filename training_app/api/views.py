@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -162,7 +163,14 @@ class TrainingJobViewSet(
         model = exports.register_as_base_model(self.get_object(), serializer.validated_data["name"])
         return Response(BaseModelSerializer(model).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses=JobEventSerializer(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after_seq", int, description="Only events after this seq (0 or more)."),
+            OpenApiParameter("type", str, description="Comma list of event types."),
+            OpenApiParameter("level", str, description="Comma list of log levels."),
+        ],
+        responses=JobEventSerializer(many=True),
+    )
     @action(detail=True, methods=["get"])
     def events(self, request, pk=None):
         """The job's events in order; ``after_seq`` resumes, ``type`` and ``level`` filter."""
@@ -178,6 +186,10 @@ class TrainingJobViewSet(
         page = self.paginate_queryset(events.order_by("seq"))
         return self.get_paginated_response(JobEventSerializer(page, many=True).data)
 
+    @extend_schema(
+        parameters=[OpenApiParameter("level", str, description="Comma list: debug, info, warning, error.")],
+        responses={(200, "text/plain"): OpenApiTypes.STR},
+    )
     @action(detail=True, methods=["get"])
     def log(self, request, pk=None):
         """The whole log as plain text (streamed), optionally filtered by ``level``."""
