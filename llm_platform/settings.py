@@ -248,6 +248,8 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "training_app.models.JobStatus",
         "StageEnum": "training_app.trainer.spec.STAGES",
         "JobStageEnum": [("sft", "SFT"), ("pt", "PT"), ("dpo", "DPO")],
+        "MemberRoleEnum": "llm_platform.models.Role",
+        "KeyRoleEnum": [("member", "Read and write"), ("viewer", "Read only")],
     },
     # The OpenAI-compatible gateway is served outside DRF: its paths are added from one description.
     "POSTPROCESSING_HOOKS": [

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser
 from rest_framework.response import Response
@@ -81,7 +81,17 @@ class DatasetViewSet(TenantCreateListRetrieveDestroyViewSet):
 
     @extend_schema(
         parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
-        responses=OpenApiTypes.OBJECT,
+        responses=inline_serializer(
+            "DatasetPreview",
+            {
+                "count": serializers.IntegerField(),
+                "page": serializers.IntegerField(),
+                "page_size": serializers.IntegerField(),
+                "num_pages": serializers.IntegerField(),
+                "kind": serializers.CharField(),
+                "results": serializers.ListField(child=serializers.DictField(child=serializers.JSONField())),
+            },
+        ),
     )
     @action(detail=True, methods=["get"])
     def preview(self, request, pk=None):

@@ -56,3 +56,14 @@ class NewApiKeySerializer(ApiKeySerializer):
 
     class Meta(ApiKeySerializer.Meta):
         fields = [*ApiKeySerializer.Meta.fields, "key"]
+
+
+class CurrentOrganizationSerializer(OrganizationSerializer):
+    """What ``/api/org/`` answers: the organization, your role, and (when logged in) its members."""
+
+    role = serializers.CharField(read_only=True)
+    members = MembershipSerializer(many=True, read_only=True, required=False, help_text="Not shown to keys.")
+
+    class Meta(OrganizationSerializer.Meta):
+        fields = [*OrganizationSerializer.Meta.fields, "role", "members"]
+        read_only_fields = fields
