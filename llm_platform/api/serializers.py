@@ -62,8 +62,8 @@ class CurrentOrganizationSerializer(OrganizationSerializer):
     """What ``/api/org/`` answers: the organization, your role, and (when logged in) its members."""
 
     role = serializers.CharField(read_only=True)
-    members = MembershipSerializer(many=True, read_only=True, required=False, help_text="Not shown to keys.")
+    members = MembershipSerializer(many=True, required=False, help_text="Not shown to API keys.")
 
     class Meta(OrganizationSerializer.Meta):
         fields = [*OrganizationSerializer.Meta.fields, "role", "members"]
-        read_only_fields = fields
+        read_only_fields = OrganizationSerializer.Meta.fields
