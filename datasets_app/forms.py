@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from llm_platform.errors import DomainError
+from llm_platform.input_guard import COLUMN_INT_MAX
 from llm_platform.tenancy import scoped
 
 from .ingest import FORMATS
@@ -56,7 +57,11 @@ class DatasetUploadForm(forms.Form):
     drop_empty = forms.BooleanField(required=False, initial=True, label="Drop empty turns")
     dedupe = forms.BooleanField(required=False, initial=True, label="Remove exact duplicates")
     max_sample_chars = forms.IntegerField(
-        required=False, min_value=1, label="Longest sample (characters)", help_text="Longer rows are dropped."
+        required=False,
+        min_value=1,
+        max_value=COLUMN_INT_MAX,
+        label="Longest sample (characters)",
+        help_text="Longer rows are dropped.",
     )
     tokenizer = forms.TypedChoiceField(
         required=False,

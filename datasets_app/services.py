@@ -23,7 +23,9 @@ from django.db.models import Q
 from django.http import FileResponse
 from django.utils import timezone
 
+from llm_platform import input_guard
 from llm_platform.errors import Conflict, DomainError, NotFound
+from llm_platform.input_guard import as_id
 from llm_platform.tenancy import scoped
 from training_app.models import ACTIVE_STATUSES
 
@@ -54,10 +56,10 @@ def parse_mapping(text: str | dict | None) -> dict | None:
         return None
     if isinstance(text, str):
         try:
-            text = json.loads(text)
-        except ValueError as exc:
+            text = input_guard.loads(text, field="mapping")
+        except input_guard.BadInput as exc:
             raise DomainError(
-                f"The column mapping is not valid JSON: {exc}", fields={"mapping": [f"not valid JSON: {exc}"]}
+                f"The column mapping {exc.message}", fields={"mapping": [exc.message]}
             ) from None
     if not isinstance(text, dict):
         raise DomainError(
@@ -243,8 +245,9 @@ def resolve_dataset_url(org, url: str | int) -> Dataset:
     """
     ref = str(url).strip()
     ref = ref.removeprefix(URL_SCHEME)
-    if ref.isascii() and ref.isdigit():
-        lookup = {"pk": int(ref)}
+    pk = as_id(ref)
+    if pk is not None:
+        lookup = {"pk": pk}
     else:
         try:
             lookup = {"uid": uuid.UUID(ref)}

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from llm_platform.disconnect import client_gone
 from llm_platform.errors import Conflict, DomainError
+from llm_platform.input_guard import MAX_PAGE, whole_number
 from llm_platform.portal.views import require_org, require_write
 from llm_platform.tenancy import get_scoped_or_404, scoped
 from training_app.models import ACTIVE_STATUSES
@@ -39,8 +40,8 @@ def _dataset(request: HttpRequest, pk: int) -> Dataset:
 
 
 def _page_number(request: HttpRequest, name: str = "page") -> int:
-    raw = request.GET.get(name, "1")
-    return int(raw) if raw.isascii() and raw.isdigit() and int(raw) > 0 else 1
+    raw = request.GET.get(name, "")
+    return whole_number(raw, name, minimum=1, maximum=MAX_PAGE) if raw else 1
 
 
 @login_required

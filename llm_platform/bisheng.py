@@ -6,6 +6,8 @@ HTTP status, so Bisheng's front end and scripts written against it work unchange
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,6 +17,23 @@ from llm_platform.api.permissions import TenantPermission, request_org_and_role
 
 def envelope(data=None, *, status_code: int = 200, message: str = "SUCCESS") -> Response:
     return Response({"status_code": status_code, "status_message": message, "data": data}, status=status_code)
+
+
+def reply_schema(name: str, data=None, **kwargs):
+    """``extend_schema`` for a Bisheng endpoint: a 200 whose body is the envelope around ``data`` (a
+    serializer or field; None for the endpoints whose ``data`` is null). Errors are added for every
+    operation by ``llm_platform.api.schema``; ``kwargs`` go to ``extend_schema`` (request, parameters...)."""
+    if data is None:
+        data = serializers.JSONField(allow_null=True, help_text="null")
+    reply = inline_serializer(
+        name=f"Bisheng{name}Reply",
+        fields={
+            "status_code": serializers.IntegerField(help_text="200"),
+            "status_message": serializers.CharField(help_text="SUCCESS"),
+            "data": data,
+        },
+    )
+    return extend_schema(responses={200: reply}, **kwargs)
 
 
 class BishengAPIView(APIView):

@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "llm_platform.tenancy.CurrentOrganizationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "llm_platform.middleware.BadInputMiddleware",
 ]
 
 ROOT_URLCONF = "llm_platform.urls"
@@ -225,10 +226,15 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["llm_platform.api.permissions.TenantPermission"],
+    "DEFAULT_PARSER_CLASSES": [
+        "llm_platform.api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "llm_platform.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "llm_platform.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "llm_platform.api.schema.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -239,6 +245,21 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status" or a "kind": each choice set gets a name of its own.
+    "ENUM_NAME_OVERRIDES": {
+        "DatasetStatusEnum": "datasets_app.models.DatasetStatus",
+        "DatasetKindEnum": "datasets_app.models.DatasetKind",
+        "JobStatusEnum": "training_app.models.JobStatus",
+        "StageEnum": "training_app.trainer.spec.STAGES",
+        "JobStageEnum": [("sft", "SFT"), ("pt", "PT"), ("dpo", "DPO")],
+        "MemberRoleEnum": "llm_platform.models.Role",
+        "KeyRoleEnum": [("member", "Read and write"), ("viewer", "Read only")],
+    },
+    # The OpenAI-compatible gateway is served outside DRF: its paths are added from one description.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "serving_app.gateway.openapi.add_gateway",
+    ],
 }
 
 LANGUAGE_CODE = "en-us"

@@ -3,6 +3,8 @@ from django.urls import include, path
 
 from llm_platform.portal import views as portal
 
+handler404 = "llm_platform.api.errors.page_not_found"
+
 urlpatterns = [
     path("", portal.home, name="home"),
     path("login/", portal.LoginView.as_view(), name="login"),

@@ -6,12 +6,15 @@ Publishing answers at once with ``{model, endpoint, status}``; the job becomes B
 
 from __future__ import annotations
 
-from llm_platform.bisheng import BishengAPIView, envelope
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+
+from llm_platform.bisheng import BishengAPIView, envelope, reply_schema
 from llm_platform.errors import Conflict
 from serving_app import services
 from serving_app.conf import gateway_endpoint
 from serving_app.models import Deployment, DeploymentSource
-from training_app.bisheng import BISHENG_STATUS, find_job
+from training_app.bisheng import BISHENG_STATUS, JOB_ID, BishengJobIdSerializer, find_job
 from training_app.models import TrainingJob
 
 
@@ -26,7 +29,24 @@ def answer(deployment: Deployment, job: TrainingJob, deployment_status: str | No
     }
 
 
+PUBLISHED = inline_serializer(
+    "BishengPublished",
+    {
+        "job_id": serializers.CharField(help_text="The job's uid, hex."),
+        "model": serializers.CharField(help_text="The `model` to send to /v1."),
+        "endpoint": serializers.CharField(help_text="The OpenAI base URL."),
+        "status": serializers.IntegerField(help_text="The job's Bisheng status (5 once published)."),
+        "deployment_status": serializers.CharField(),
+    },
+)
+
+
+def publish_schema(name: str):
+    return reply_schema(name, PUBLISHED, request=BishengJobIdSerializer, parameters=[JOB_ID])
+
+
 class PublishView(BishengAPIView):
+    @publish_schema("Publish")
     def post(self, request):
         job = find_job(self.org, request.query_params.get("job_id") or request.data.get("job_id"))
         deployment = job.deployments.filter(source=DeploymentSource.JOB).first()
@@ -36,6 +56,7 @@ class PublishView(BishengAPIView):
 
 
 class PublishCancelView(BishengAPIView):
+    @publish_schema("PublishCancel")
     def post(self, request):
         job = find_job(self.org, request.query_params.get("job_id") or request.data.get("job_id"))
         deployment = job.deployments.filter(source=DeploymentSource.JOB).first()

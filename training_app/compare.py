@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 
+from llm_platform.input_guard import as_id
 from llm_platform.portal.views import require_org
 from llm_platform.tenancy import scoped
 from training_app.models import JobEvent, TrainingJob
@@ -26,10 +27,11 @@ def job_ids_from(query) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit():
+        job_id = as_id(part)
+        if job_id is None:
             raise Http404("No such job")
-        if int(part) not in ids:
-            ids.append(int(part))
+        if job_id not in ids:
+            ids.append(job_id)
     return ids
 
 

@@ -26,6 +26,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from llm_platform.consumers import AccessWatchingMixin, current_org_id
+from llm_platform.input_guard import BadInput, whole_number
 from llm_platform.models import Organization
 from llm_platform.tenancy import scoped
 from training_app.events import job_group, serialize_event
@@ -53,8 +54,12 @@ def _events_after(job_id: int, after_seq: int, before_seq: int | None, limit: in
 
 
 def after_seq_of(scope) -> int:
-    values = parse_qs(scope.get("query_string", b"").decode()).get("after_seq", ["0"])
-    return int(values[0]) if values[0].isdigit() else 0
+    """The last seq the page has; anything unreadable (``abc``, ``²``, beyond 64 bits) replays everything."""
+    values = parse_qs(scope.get("query_string", b"").decode(errors="replace")).get("after_seq", ["0"])
+    try:
+        return whole_number(values[0], "after_seq", minimum=0)
+    except BadInput:
+        return 0
 
 
 class JobConsumer(AccessWatchingMixin, AsyncJsonWebsocketConsumer):

@@ -14,9 +14,11 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
-from llm_platform.bisheng import BishengAPIView, envelope
+from llm_platform.bisheng import BishengAPIView, envelope, reply_schema
 from llm_platform.disconnect import client_gone
 from llm_platform.errors import NotFound
 from llm_platform.tenancy import scoped
@@ -28,6 +30,32 @@ from .serializers import bisheng_item
 from .views import positive_int
 
 MAX_PAGE_SIZE = 500
+
+
+class FilesSerializer(serializers.Serializer):
+    files = serializers.ListField(child=serializers.FileField(), help_text="One or more training files.")
+
+
+class PresetFilesSerializer(FilesSerializer):
+    name = serializers.CharField(required=False, allow_blank=True, help_text="Defaults to the file's name.")
+
+
+class BishengFileSerializer(serializers.Serializer):
+    """What ``bisheng_item`` answers (documentation only)."""
+
+    id = serializers.CharField(help_text="The dataset's uid.")
+    name = serializers.CharField()
+    url = serializers.CharField(help_text="dataset://<uid>: pass it back as train_data[].url.")
+    num = serializers.IntegerField(help_text="Rows kept.")
+    status = serializers.CharField()
+    kind = serializers.CharField()
+    file_name = serializers.CharField(allow_blank=True)
+    user_name = serializers.CharField(allow_null=True)
+    create_time = serializers.DateTimeField()
+    update_time = serializers.DateTimeField()
+
+
+DATASET_REF = "The dataset's dataset:// url, uid or id."
 
 
 def _uploaded_files(request) -> list:
@@ -47,6 +75,9 @@ def _require_operator(request, what: str) -> None:
 class TrainingFileView(BishengAPIView):
     parser_classes = [UploadParser]
 
+    @reply_schema(
+        "FileUpload", BishengFileSerializer(many=True), request={"multipart/form-data": FilesSerializer}
+    )
     def post(self, request):
         datasets = services.create_datasets(
             self.org, request.user, _uploaded_files(request), cancelled=client_gone(request)
@@ -57,6 +88,18 @@ class TrainingFileView(BishengAPIView):
 class PresetFileView(BishengAPIView):
     parser_classes = [UploadParser]
 
+    @reply_schema(
+        "PresetList",
+        inline_serializer(
+            "BishengPresetPage",
+            {"list": BishengFileSerializer(many=True), "total": serializers.IntegerField()},
+        ),
+        parameters=[
+            OpenApiParameter("keyword", str, description="Part of the preset's name."),
+            OpenApiParameter("page_size", int, description=f"1-{MAX_PAGE_SIZE}; all presets without it."),
+            OpenApiParameter("page_num", int, description="From 1."),
+        ],
+    )
     def get(self, request):
         presets = scoped(Dataset.objects.filter(is_preset=True), self.org).select_related("created_by")
         keyword = (request.query_params.get("keyword") or "").strip()
@@ -70,6 +113,12 @@ class PresetFileView(BishengAPIView):
             presets = presets[(page - 1) * size : page * size]
         return envelope({"list": [bisheng_item(dataset) for dataset in presets], "total": total})
 
+    @reply_schema(
+        "PresetUpload",
+        BishengFileSerializer(many=True),
+        request={"multipart/form-data": PresetFilesSerializer},
+        description="Operators (staff) only.",
+    )
     def post(self, request):
         _require_operator(request, "create presets")
         name = (request.data.get("name") or "").strip()
@@ -83,6 +132,14 @@ class PresetFileView(BishengAPIView):
         )
         return envelope([bisheng_item(dataset) for dataset in datasets])
 
+    @reply_schema(
+        "PresetDeleted",
+        parameters=[
+            OpenApiParameter("id", str, description=DATASET_REF),
+            OpenApiParameter("file_id", str, description="Another name for id."),
+        ],
+        description="Operators (staff) only.",
+    )
     def delete(self, request):
         ref = request.query_params.get("id") or request.query_params.get("file_id")
         if not ref:
@@ -95,6 +152,14 @@ class PresetFileView(BishengAPIView):
 
 
 class FileDownloadView(BishengAPIView):
+    @reply_schema(
+        "FileDownload",
+        inline_serializer(
+            "BishengDownload",
+            {"url": serializers.CharField(), "name": serializers.CharField(allow_blank=True)},
+        ),
+        parameters=[OpenApiParameter("file_url", str, required=True, description=DATASET_REF)],
+    )
     def get(self, request):
         ref = request.query_params.get("file_url")
         if not ref:

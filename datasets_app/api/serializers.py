@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
+from llm_platform.input_guard import COLUMN_INT_MAX, INT64_MAX
+
 from ..ingest import FORMATS
 from ..ingest.pipeline import POLICIES
 from ..ingest.textdocs import TEXT_SPLITS
@@ -13,13 +15,16 @@ from ..services import dataset_url, parse_mapping
 class DatasetSerializer(serializers.ModelSerializer):
     ref = serializers.SerializerMethodField(help_text="dataset://<uid>: how training jobs name it.")
     organization = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
     writable = serializers.SerializerMethodField(help_text="Whether your organization may delete it.")
     ignored_fields = serializers.SerializerMethodField(
         help_text="Fields of the upload the format does not use, with the number of rows that have them "
         "(map them with the column mapping to keep them)."
     )
     duplicates_removed = serializers.SerializerMethodField(help_text="Exact duplicate rows removed.")
+    preset_slug = serializers.CharField(read_only=True, help_text="Blank unless the dataset is a preset.")
 
     class Meta:
         model = Dataset
@@ -114,7 +119,9 @@ class DatasetUploadSerializer(serializers.Serializer):
     dedupe = serializers.BooleanField(default=True)
     trim = serializers.BooleanField(default=True)
     drop_empty = serializers.BooleanField(default=True)
-    max_sample_chars = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    max_sample_chars = serializers.IntegerField(
+        min_value=1, max_value=COLUMN_INT_MAX, required=False, allow_null=True
+    )
     text_split = serializers.ChoiceField(
         choices=TEXT_SPLITS,
         default="auto",
@@ -122,7 +129,11 @@ class DatasetUploadSerializer(serializers.Serializer):
         "(one document), or auto (paragraph when there are blank lines, line when lines are long, else file).",
     )
     tokenizer = serializers.IntegerField(
-        required=False, allow_null=True, help_text="Id of a base model whose tokenizer counts tokens."
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=INT64_MAX,
+        help_text="Id of a base model whose tokenizer counts tokens.",
     )
 
     def validate_mapping(self, value):

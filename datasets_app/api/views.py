@@ -9,15 +9,16 @@ from __future__ import annotations
 import math
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 
+from llm_platform.api.parsers import SafeJSONParser
 from llm_platform.api.viewsets import TenantCreateListRetrieveDestroyViewSet
 from llm_platform.disconnect import client_gone
-from llm_platform.errors import DomainError
+from llm_platform.input_guard import MAX_PAGE, whole_number
 
 from .. import services
 from ..models import Dataset
@@ -28,18 +29,12 @@ PREVIEW_PAGE_SIZE = 20
 PREVIEW_MAX_PAGE_SIZE = 100
 
 
-def positive_int(params, name: str, default: int, maximum: int | None = None) -> int:
+def positive_int(params, name: str, default: int, maximum: int = MAX_PAGE) -> int:
+    """A page number or size from the query string: 1..maximum, else a 400 naming ``name``."""
     raw = params.get(name)
     if raw in (None, ""):
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1 or (maximum is not None and value > maximum):
-        limit = f" and at most {maximum}" if maximum else ""
-        raise DomainError(f"{name} must be a whole number of at least 1{limit}.", fields={name: [raw]})
-    return value
+    return whole_number(raw, name, minimum=1, maximum=maximum)
 
 
 @extend_schema(
@@ -54,7 +49,7 @@ class DatasetViewSet(TenantCreateListRetrieveDestroyViewSet):
     """The organization's datasets and every preset. Upload with ``multipart/form-data``."""
 
     queryset = Dataset.objects.select_related("organization", "created_by")
-    parser_classes = [UploadParser, FormParser, JSONParser]
+    parser_classes = [UploadParser, FormParser, SafeJSONParser]
 
     def get_queryset(self):
         queryset = super().get_queryset()
@@ -91,7 +86,17 @@ class DatasetViewSet(TenantCreateListRetrieveDestroyViewSet):
 
     @extend_schema(
         parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
-        responses=OpenApiTypes.OBJECT,
+        responses=inline_serializer(
+            "DatasetPreview",
+            {
+                "count": serializers.IntegerField(),
+                "page": serializers.IntegerField(),
+                "page_size": serializers.IntegerField(),
+                "num_pages": serializers.IntegerField(),
+                "kind": serializers.CharField(),
+                "results": serializers.ListField(child=serializers.DictField(child=serializers.JSONField())),
+            },
+        ),
     )
     @action(detail=True, methods=["get"])
     def preview(self, request, pk=None):

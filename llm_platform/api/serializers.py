@@ -22,7 +22,9 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
     is_active = serializers.BooleanField(read_only=True)
     scopes = serializers.ListField(
         child=serializers.ChoiceField(choices=Scope.choices),
@@ -62,3 +64,14 @@ class NewApiKeySerializer(ApiKeySerializer):
 
     class Meta(ApiKeySerializer.Meta):
         fields = [*ApiKeySerializer.Meta.fields, "key"]
+
+
+class CurrentOrganizationSerializer(OrganizationSerializer):
+    """What ``/api/org/`` answers: the organization, your role, and (when logged in) its members."""
+
+    role = serializers.CharField(read_only=True)
+    members = MembershipSerializer(many=True, required=False, help_text="Not shown to API keys.")
+
+    class Meta(OrganizationSerializer.Meta):
+        fields = [*OrganizationSerializer.Meta.fields, "role", "members"]
+        read_only_fields = OrganizationSerializer.Meta.fields

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from llm_platform.api.permissions import TenantPermission, request_org_and_role
 from llm_platform.api.serializers import (
     ApiKeySerializer,
+    CurrentOrganizationSerializer,
     MembershipSerializer,
     NewApiKeySerializer,
     OrganizationSerializer,
@@ -23,7 +24,7 @@ from llm_platform.models import ApiKey
 class CurrentOrganizationView(APIView):
     permission_classes = [TenantPermission]
 
-    @extend_schema(responses=OrganizationSerializer)
+    @extend_schema(responses=CurrentOrganizationSerializer)
     def get(self, request):
         org, role = request_org_and_role(request)
         data = OrganizationSerializer(org).data

@@ -125,7 +125,10 @@ class GatewayApplication:
     @staticmethod
     async def read_body(receive, declared: str | None) -> bytes | None:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if limit is not None and declared and declared.isdigit() and int(declared) > limit:
+        # A Content-Length that is not ASCII digits ("²" passes str.isdigit) says nothing: the count below
+        # still bounds the body.
+        digits = bool(declared) and declared.isascii() and declared.isdigit()
+        if limit is not None and digits and (len(declared) > 19 or int(declared) > limit):
             raise TooLarge
         chunks, size = [], 0
         while True:

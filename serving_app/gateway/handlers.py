@@ -8,10 +8,9 @@ relayed without holding a thread per request.
 
 from __future__ import annotations
 
-import json
-
 from asgiref.sync import sync_to_async
 
+from llm_platform import input_guard
 from serving_app.gateway import proxy, routing
 from serving_app.gateway.answer import Answer, json_answer
 from serving_app.gateway.errors import GatewayError, method_not_allowed
@@ -20,13 +19,15 @@ COMPLETIONS = {"chat/completions": "/v1/chat/completions", "completions": "/v1/c
 
 
 def parse_body(raw: bytes) -> dict:
+    """The body as a JSON object, through the platform's one input guard; what it refuses is a 400 whose
+    ``param`` names the field (null when the body as a whole is wrong)."""
     try:
-        body = json.loads(raw or b"null")
-    except ValueError as exc:
-        raise GatewayError(400, "The request body is not valid JSON.", code="invalid_json") from exc
-    if not isinstance(body, dict):
-        raise GatewayError(400, "The request body must be a JSON object.", code="invalid_json")
-    return body
+        return input_guard.loads(raw or b"null")
+    except input_guard.BadInput as exc:
+        whole = exc.field == input_guard.BODY
+        code = "invalid_json" if whole else "invalid_value"
+        message = f"The request body {exc.message}." if whole else f"{exc.field}: {exc.message}."
+        raise GatewayError(400, message, param=None if whole else exc.field, code=code) from None
 
 
 def not_found(path: str) -> GatewayError:

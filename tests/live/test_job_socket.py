@@ -142,9 +142,10 @@ async def test_a_hole_in_the_live_stream_is_filled_from_the_database(job, alice_
     await socket.disconnect(timeout=TIMEOUT)
 
 
-async def test_an_unreadable_after_seq_replays_everything(job, alice_cookie):
+@pytest.mark.parametrize("after_seq", ["abc", "%C2%B2", str(2**70), "7" * 5000])  # %C2%B2: "²"
+async def test_an_unreadable_after_seq_replays_everything(job, alice_cookie, after_seq):
     await database_sync_to_async(store_events)(job, 2)
-    socket = socket_for(f"/ws/jobs/{job.pk}/?after_seq=abc", alice_cookie)
+    socket = socket_for(f"/ws/jobs/{job.pk}/?after_seq={after_seq}", alice_cookie)
     assert (await socket.connect(timeout=TIMEOUT))[0]
     assert await receive_seqs(socket, 2) == [1, 2]
     await socket.disconnect(timeout=TIMEOUT)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from llm_platform.input_guard import COLUMN_INT_MAX
 from training_app.models import BaseModel, JobDataset, JobEvent, TrainingJob
 from training_app.trainer.limits import (
     MAX_CHECKPOINTS,
@@ -74,7 +75,9 @@ class JobDatasetSerializer(serializers.ModelSerializer):
 class TrainingJobSerializer(serializers.ModelSerializer):
     base_model_name = serializers.CharField(source="base_model.name", read_only=True)
     datasets = JobDatasetSerializer(source="job_datasets", many=True, read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = TrainingJob
@@ -129,7 +132,9 @@ class TrainingJobDetailSerializer(TrainingJobSerializer):
 
 class DatasetChoiceSerializer(serializers.Serializer):
     dataset = serializers.CharField(help_text="Dataset id, uid, or a dataset:// url from the file upload.")
-    num_samples = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    num_samples = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=COLUMN_INT_MAX
+    )
     ratio = serializers.FloatField(required=False, allow_null=True, min_value=0.0, max_value=1.0)
     placeholders = serializers.DictField(child=serializers.CharField(), required=False)
 
@@ -143,7 +148,10 @@ class JobCreateSerializer(serializers.Serializer):
     hyperparameters = serializers.DictField(required=False, default=dict, help_text=HYPERPARAMETERS_HELP)
     devices = serializers.CharField(default="cpu", help_text=DEVICES_HELP)
     seed = serializers.IntegerField(
-        default=42, help_text=f"Seeds the data split and training; {SEED_BOUND.words()}."
+        default=42,
+        min_value=SEED_BOUND.low,
+        max_value=SEED_BOUND.high,
+        help_text=f"Seeds the data split and training; {SEED_BOUND.words()}.",
     )
     priority = serializers.IntegerField(default=0, min_value=-100, max_value=100)
 

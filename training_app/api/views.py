@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from llm_platform.api.viewsets import TenantMixin, TenantReadOnlyViewSet
 from llm_platform.errors import DomainError, NotFound
+from llm_platform.input_guard import as_id, whole_number
 from llm_platform.tenancy import scoped
 from training_app import exports, services
 from training_app.api.serializers import (
@@ -36,9 +38,10 @@ class BaseModelViewSet(TenantReadOnlyViewSet):
 
 def resolve_base_model(org, value) -> BaseModel | None:
     visible = scoped(BaseModel.objects.all(), org).distinct()
-    if str(value).isdigit():
-        return visible.filter(pk=int(value)).first()
-    return visible.filter(name=value).first()
+    pk = as_id(value)
+    if pk is not None:
+        return visible.filter(pk=pk).first()
+    return visible.filter(name=str(value)).first()
 
 
 def resolve_datasets(org, items: list[dict]) -> list[services.DatasetChoice]:
@@ -162,15 +165,22 @@ class TrainingJobViewSet(
             BaseModelSerializer(model, context={"request": request}).data, status=status.HTTP_201_CREATED
         )
 
-    @extend_schema(responses=JobEventSerializer(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after_seq", int, description="Only events after this seq (0 or more)."),
+            OpenApiParameter("type", str, description="Comma list of event types."),
+            OpenApiParameter("level", str, description="Comma list of log levels."),
+        ],
+        responses=JobEventSerializer(many=True),
+    )
     @action(detail=True, methods=["get"])
     def events(self, request, pk=None):
         """The job's events in order; ``after_seq`` resumes, ``type`` and ``level`` filter."""
         job = self.get_object()
         events = JobEvent.objects.filter(job=job)
         params = request.query_params
-        if params.get("after_seq", "").isdigit():
-            events = events.filter(seq__gt=int(params["after_seq"]))
+        if params.get("after_seq"):
+            events = events.filter(seq__gt=whole_number(params["after_seq"], "after_seq", minimum=0))
         if params.get("type"):
             events = events.filter(type__in=params["type"].split(","))
         if params.get("level"):
@@ -178,6 +188,10 @@ class TrainingJobViewSet(
         page = self.paginate_queryset(events.order_by("seq"))
         return self.get_paginated_response(JobEventSerializer(page, many=True).data)
 
+    @extend_schema(
+        parameters=[OpenApiParameter("level", str, description="Comma list: debug, info, warning, error.")],
+        responses={(200, "text/plain"): OpenApiTypes.STR},
+    )
     @action(detail=True, methods=["get"])
     def log(self, request, pk=None):
         """The whole log as plain text (streamed), optionally filtered by ``level``."""

@@ -63,7 +63,7 @@ BOUNDS: dict[str, Bound] = {
     "max_eval_samples": Bound(1, 10_000),
 }
 MAX_TEXT_LENGTH = 500  # module-name lists (lora_target, freeze_trainable_modules)
-SEED_BOUND = Bound(0, 2**32 - 1)  # numpy's seeds are 32-bit
+SEED_BOUND = Bound(0, 2**31 - 1)  # the job's seed column is a signed 32-bit integer
 
 # Caps on one run, estimated at creation from the data: a run beyond them is a typo, not a plan. The
 # default intervals (save and eval every 100 steps, log every 5) stay within them up to MAX_TOTAL_STEPS.
