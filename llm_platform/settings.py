@@ -251,7 +251,7 @@ SPECTACULAR_SETTINGS = {
         "DatasetKindEnum": "datasets_app.models.DatasetKind",
         "JobStatusEnum": "training_app.models.JobStatus",
         "StageEnum": "training_app.trainer.spec.STAGES",
-        "JobStageEnum": [("sft", "SFT"), ("pt", "PT"), ("dpo", "DPO")],
+        "JobStageEnum": "training_app.models.STAGE_CHOICES",
         "MemberRoleEnum": "llm_platform.models.Role",
         "KeyRoleEnum": [("member", "Read and write"), ("viewer", "Read only")],
     },

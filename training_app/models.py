@@ -16,6 +16,8 @@ JOB_NAME_VALIDATOR = RegexValidator(
     r"^[A-Za-z0-9_-]{1,50}$", "Use at most 50 letters, digits, '-' and '_' (no spaces)."
 )
 
+STAGE_CHOICES = [(stage, stage.upper()) for stage in STAGES]
+
 
 class ChatTemplateSource(models.TextChoices):
     TOKENIZER = "tokenizer", "From the tokenizer"
@@ -105,7 +107,7 @@ class TrainingJob(models.Model):
     )
     name = models.CharField(max_length=50, validators=[JOB_NAME_VALIDATOR])
     base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="jobs")
-    stage = models.CharField(max_length=5, choices=[(s, s.upper()) for s in STAGES], default="sft")
+    stage = models.CharField(max_length=5, choices=STAGE_CHOICES, default="sft")
     method = models.CharField(max_length=10, choices=[(m, m) for m in METHODS], default="lora")
     hyperparameters = models.JSONField(default=dict, blank=True)
     devices = models.CharField(

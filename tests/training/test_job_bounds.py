@@ -149,7 +149,9 @@ def test_seed_has_a_range(alice_api, tiny_model, qa_dataset):
     response = alice_api.post("/api/jobs/", body, format="json")
     assert response.status_code == 400
     # The API refuses it at the serializer (its range is in the schema); the service says the same range.
-    assert response.json()["error"]["fields"]["seed"] == ["Ensure this value is less than or equal to 2147483647."]
+    assert response.json()["error"]["fields"]["seed"] == [
+        "Ensure this value is less than or equal to 2147483647."
+    ]
 
 
 def gpu(host: str, index: int, *, online: bool = True) -> Device:
