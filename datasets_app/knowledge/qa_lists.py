@@ -110,12 +110,12 @@ def _rows_to_records(rows) -> list[tuple[int, dict]]:
 
 def parse_csv(raw: bytes) -> ParsedDocument:
     text = decode_text(raw)
+    header = text.split("\n", 1)[0]
+    delimiter = max(",;\t", key=header.count)  # the header names the columns: its separator is the file's
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    try:
-        return collect(_rows_to_records(csv.reader(io.StringIO(text), dialect)), source="CSV file")
+        return collect(
+            _rows_to_records(csv.reader(io.StringIO(text), delimiter=delimiter)), source="CSV file"
+        )
     except csv.Error as exc:
         raise FileError(UNPARSABLE, f"the CSV cannot be read ({exc})") from None
 

@@ -65,7 +65,11 @@ def docx_bytes() -> bytes:
     table = document.add_table(rows=3, cols=2)
     for row, (question, answer) in zip(
         table.rows,
-        [("Question", "Answer"), ("How long is the warranty?", "Two years."), ("Is water damage covered?", "No.")],
+        [
+            ("Question", "Answer"),
+            ("How long is the warranty?", "Two years."),
+            ("Is water damage covered?", "No."),
+        ],
         strict=True,
     ):
         row.cells[0].text, row.cells[1].text = question, answer

@@ -30,7 +30,9 @@ def parse(tmp_path: Path, name: str, content: bytes):
 
 
 def test_a_two_page_pdf_keeps_its_pages(tmp_path):
-    doc = parse(tmp_path, "manual.pdf", pdf_bytes(["Page one talks about setup.", "Page two covers cleaning."]))
+    doc = parse(
+        tmp_path, "manual.pdf", pdf_bytes(["Page one talks about setup.", "Page two covers cleaning."])
+    )
     assert [s["page"] for s in doc.sections] == [1, 2]
     first, second = (doc.text[s["start"] : s["end"]] for s in doc.sections)
     assert first == "Page one talks about setup." and second == "Page two covers cleaning."
@@ -50,7 +52,10 @@ def test_a_docx_with_a_table_gives_headings_paragraphs_and_rows(tmp_path):
     doc = parse(tmp_path, "warranty.docx", docx_bytes())
     roles = [(s["role"], doc.text[s["start"] : s["end"]]) for s in doc.sections]
     assert roles[:2] == [("heading", "Warranty"), ("paragraph", "Every device has a warranty.")]
-    assert [s["cells"] for s in doc.sections if s["role"] == "row"][1] == ["How long is the warranty?", "Two years."]
+    assert [s["cells"] for s in doc.sections if s["role"] == "row"][1] == [
+        "How long is the warranty?",
+        "Two years.",
+    ]
     pairs = structured_pairs(doc.text, doc.sections)
     assert [(p["question"], p["answers"]) for p in pairs] == [
         ("Warranty", ["Every device has a warranty."]),
@@ -75,7 +80,11 @@ def test_csv_and_xlsx_qa_lists_keep_every_answer_and_count_what_they_skip(tmp_pa
     for name, content in (("faq.csv", csv_text), ("faq.xlsx", xlsx_bytes(QA_ROWS))):
         doc = parse(tmp_path, name, content)
         assert doc.entries == [
-            {"question": "What are your hours?", "answers": ["9 to 5.", "Nine to five on weekdays."], "line": 2},
+            {
+                "question": "What are your hours?",
+                "answers": ["9 to 5.", "Nine to five on weekdays."],
+                "line": 2,
+            },
             {"question": "Do you ship abroad?", "answers": ["Yes."], "line": 3},
         ], name
         assert doc.skipped == {"disabled": 1, "no_question": 1, "no_answer": 1}
@@ -83,7 +92,9 @@ def test_csv_and_xlsx_qa_lists_keep_every_answer_and_count_what_they_skip(tmp_pa
 
 def test_json_lists_merge_answers_of_the_same_question(tmp_path):
     lines = b'{"question": "Q1", "answers": ["A", "B"]}\n{"question": "Q1", "answer": "C"}\n'
-    assert parse(tmp_path, "qa.jsonl", lines).entries == [{"question": "Q1", "answers": ["A", "B", "C"], "line": 1}]
+    assert parse(tmp_path, "qa.jsonl", lines).entries == [
+        {"question": "Q1", "answers": ["A", "B", "C"], "line": 1}
+    ]
     with pytest.raises(FileError) as refused:
         parse(tmp_path, "qa.jsonl", b'{"question": "Q1", "answer": "A"}\n{oops\n')
     assert refused.value.line == 2
@@ -97,7 +108,12 @@ def test_chinese_faq_in_markdown_gives_exactly_its_pairs_with_provenance(tmp_pat
 
 
 def test_chunks_follow_headings_and_cut_chinese_and_english_sentences_with_overlap(tmp_path):
-    assert [(a, b) for a, b in sentences("第一句。第二句！Third one. Fourth?", 0)] == [(0, 4), (4, 8), (8, 18), (19, 26)]
+    assert [(a, b) for a, b in sentences("第一句。第二句！Third one. Fourth?", 0)] == [
+        (0, 4),
+        (4, 8),
+        (8, 18),
+        (19, 26),
+    ]
     doc = parse(tmp_path, "faq.md", CHINESE_FAQ.encode())
     chunks = chunk_document(doc.text, doc.sections, target=20, overlap=8)
     assert {tuple(c.headings) for c in chunks} == {("常见问题", "退货"), ("常见问题", "账户")}

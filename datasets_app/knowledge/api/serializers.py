@@ -44,8 +44,8 @@ class KnowledgeBaseSerializer(serializers.ModelSerializer):
 
 
 class KnowledgeDocumentSerializer(serializers.ModelSerializer):
-    entries = serializers.IntegerField(source="entries.__len__", read_only=True, help_text="QA-list entries.")
-    text_chars = serializers.IntegerField(source="text.__len__", read_only=True)
+    entries = serializers.SerializerMethodField(help_text="QA-list entries.")
+    text_chars = serializers.SerializerMethodField()
     pages = serializers.SerializerMethodField()
 
     class Meta:
@@ -66,13 +66,19 @@ class KnowledgeDocumentSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def get_entries(self, document) -> int:
+        return len(document.entries)
+
+    def get_text_chars(self, document) -> int:
+        return len(document.text)
+
     def get_pages(self, document) -> int | None:
         pages = {s["page"] for s in document.sections if s.get("page")}
         return max(pages) if pages else None
 
 
 class DocumentUploadSerializer(serializers.Serializer):
-    file = serializers.FileField()
+    file = serializers.FileField(allow_empty_file=True, help_text="An empty file is refused by name.")
 
 
 class ExtractionRunSerializer(serializers.ModelSerializer):
