@@ -10,8 +10,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rq import SimpleWorker
 
-from tests.datasets.dataset_support import isolated_media  # noqa: F401 - each test its own storage
-
 CHINESE_FAQ = """# 常见问题
 
 ## 退货

@@ -16,7 +16,6 @@ from tests.knowledge.conftest import (
     CHINESE_FAQ_PAIRS,
     QA_ROWS,
     pdf_bytes,
-    queue,  # noqa: F401
     upload_document,
     work,
 )
