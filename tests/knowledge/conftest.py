@@ -115,3 +115,14 @@ def queue():
 def work(queue) -> None:
     """Run what is queued with a real RQ worker on the real Redis, until the queue is empty."""
     SimpleWorker([queue], connection=django_rq.get_connection("default")).work(burst=True)
+
+
+def extract_now(kb, mode: str = "structured", **options):
+    """Run one extraction in this process (the runner's own entry point, as the RQ worker calls it)."""
+    from datasets_app.knowledge import services
+    from datasets_app.knowledge.extraction import ExtractionRunner
+
+    run = services.start_extraction(kb, None, mode=mode, options=options)
+    ExtractionRunner.handle(run.pk)
+    run.refresh_from_db()
+    return run

@@ -14,8 +14,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def test_an_exported_knowledge_base_trains_through_the_bisheng_job_body(
-    alice_api, workers, tiny_model, queue
-):  # noqa: F811
+    alice_api,
+    workers,
+    tiny_model,  # noqa: F811 - the shared fixture, used
+    queue,
+):
     kb = alice_api.post("/api/knowledge-bases/", {"name": "Trivia"}, format="json").json()
     lines = "".join(json.dumps({"question": q, "answers": [a]}, ensure_ascii=False) + "\n" for q, a in QA)
     assert upload_document(alice_api, kb["id"], lines.encode(), "trivia.jsonl").status_code == 201
