@@ -22,7 +22,15 @@ from .models import Chunk, DocumentKind, ExtractionMode, ExtractionRun, Knowledg
 from .secrets import decrypt
 from .structured import structured_pairs
 
-GENERATION_KEYS = ("prompt", "language", "pairs_per_chunk", "concurrency", "retries", "min_overlap")
+GENERATION_KEYS = (
+    "prompt",
+    "language",
+    "pairs_per_chunk",
+    "concurrency",
+    "retries",
+    "min_overlap",
+    "max_tokens",
+)
 
 
 class ExtractionRunner(JobRunner):

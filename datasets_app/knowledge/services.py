@@ -35,6 +35,7 @@ RUN_OPTIONS = {
     "concurrency": (int, 1, 16, 2),
     "retries": (int, 0, 5, 1),
     "min_overlap": (float, 0.0, 1.0, 0.5),
+    "max_tokens": (int, 16, 8192, 512),
 }
 MAX_PROMPT_CHARS = 8000
 
