@@ -20,6 +20,10 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY is required unless DEBUG=true (see .env.example)")
     SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"  # noqa: S105
 
+# Encrypts secrets stored in the database (knowledge-base endpoint keys); SECRET_KEY when unset.
+# Set it before rotating SECRET_KEY, or stored secrets become unreadable.
+SECRETS_ENCRYPTION_KEY = env_secret("SECRETS_ENCRYPTION_KEY")
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
