@@ -14,6 +14,9 @@ class KnowledgeBaseSerializer(serializers.ModelSerializer):
         help_text="Whether an endpoint key is stored (never shown)."
     )
     documents = serializers.IntegerField(source="documents.count", read_only=True)
+    llm_base_url = serializers.CharField(
+        read_only=True, help_text="The endpoint generated extraction calls; blank until one is set."
+    )
 
     class Meta:
         model = KnowledgeBase
