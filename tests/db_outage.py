@@ -50,6 +50,7 @@ class Outage:
         if vendor() != POSTGRES:
             return 0
         spared = [connection.connection.info.backend_pid] if connection.connection is not None else []
+        self.conn.execute("SELECT pg_stat_clear_snapshot()")  # else the transaction's first look is reused
         rows = self.conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
             " AND pid <> pg_backend_pid() AND NOT (pid = ANY(%s))",
