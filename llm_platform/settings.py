@@ -117,10 +117,17 @@ if EMBEDDED_REDIS:
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 7 * 24 * 3600}}
 RQ_SHOW_ADMIN_LINK = True
 
+# channels_redis waits for messages with BZPOPMIN blocking 5 s; redis-py 8 reads every reply with a 5 s socket
+# timeout by default, so an idle socket's wait raced the timeout and dropped the connection every 5 s.
+# Reads must outlast the blocking wait.
+CHANNEL_LAYER_SOCKET_TIMEOUT = 30
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNEL_LAYER_PREFIX", "tuneforge")},
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT}],
+            "prefix": env_str("CHANNEL_LAYER_PREFIX", "tuneforge"),
+        },
     }
 }
 
