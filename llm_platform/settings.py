@@ -91,11 +91,20 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Workers and the web server write concurrently: wait for the lock instead of failing.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    # WAL: readers never wait for the writer, nor the writer for readers. Transactions take the write
+    # lock when they begin (IMMEDIATE), so two of them never deadlock upgrading a read; a statement waits
+    # up to SQLITE_BUSY_TIMEOUT for the lock, then fails (and the writers that must not fail retry).
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": env_int("SQLITE_BUSY_TIMEOUT", 5),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    }
     # A file, not memory, so test workers in other processes see the same test database.
     # Named per process so two test runs on one machine do not share (and break) one file.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+# Workers, the serving supervisor and the usage flush retry a write that a locked or unreachable
+# database refused for this long (llm_platform.db.retrying) before they give up on it.
+DATABASE_RETRY_SECONDS = env_int("DATABASE_RETRY_SECONDS", 60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: queues and the channel layer. Unset -> an embedded redis-server on a socket in var/ ---
