@@ -16,10 +16,12 @@ from llm_platform.errors import DomainError
 from llm_platform.portal.views import require_org, require_write
 from llm_platform.tenancy import get_scoped_or_404, scoped
 from training_app import services
+from training_app.demo import start_demo_job
 from training_app.forms import JobForm
 from training_app.models import BaseModel, JobEvent, JobStatus, TrainingJob
 
 LOG_LINES_ON_PAGE = 300
+LIVE_LOG_TYPES = ("log", "status", "checkpoint", "eval")
 
 
 @login_required
@@ -121,13 +123,29 @@ def job_create(request):
 
 
 @login_required
+@require_POST
+def demo_job(request):
+    """The home page's one click: the demo job on the identity preset, then its live page."""
+    org = require_org(request)
+    require_write(request)
+    try:
+        job = start_demo_job(org, request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("home")
+    messages.success(request, f"Job {job.name} queued: watch the loss fall, then publish it.")
+    return redirect("training:detail", pk=job.pk)
+
+
+@login_required
 def job_detail(request, pk: int):
     org = require_org(request)
     job = get_scoped_or_404(TrainingJob.objects.select_related("base_model", "created_by"), org, pk=pk)
     # Only events up to the job row's last_seq: the websocket replays from there, so a newer event read
     # here as well would be shown twice.
     shown = JobEvent.objects.filter(job=job, seq__lte=job.last_seq)
-    logs = list(shown.filter(type__in=["log", "status"]).order_by("-seq")[:LOG_LINES_ON_PAGE])
+    # The same kinds of lines the live page adds (job_live.js), so a reload shows what was there before it.
+    logs = list(shown.filter(type__in=LIVE_LOG_TYPES).order_by("-seq")[:LOG_LINES_ON_PAGE])
     metrics = shown.filter(type="metric").order_by("seq").values_list("payload", flat=True)
     return render(
         request,
@@ -139,6 +157,7 @@ def job_detail(request, pk: int):
             "metrics": list(metrics),  # json_script encodes it: a dumps() here would encode it twice
             "last_seq": job.last_seq,
             "report_rows": report_rows(job.report, job.base_report),
+            "samples": report_samples(job.report, job.base_report),
             "files": (job.artifacts or {}).get("files", []),
             "hyperparameters": sorted(job.hyperparameters.items()),
             "waiting_for": waiting_reason(job),
@@ -161,6 +180,16 @@ def report_rows(report: dict, base: dict) -> list[tuple[str, object, object]]:
     return [
         (label, report.get(key), (base or {}).get(key)) for key, label in REPORT_KEYS if key in (report or {})
     ]
+
+
+def report_samples(report: dict, base: dict, limit: int = 5) -> list[dict]:
+    """Held-out prompts with the reference and both predictions (the base model's when it was scored)."""
+    base_samples = (base or {}).get("samples") or []
+    rows = []
+    for index, sample in enumerate(((report or {}).get("samples") or [])[:limit]):
+        other = base_samples[index] if index < len(base_samples) else {}
+        rows.append({**sample, "base_prediction": other.get("prediction")})
+    return rows
 
 
 def _action(request, pk: int, operation, done: str):
