@@ -76,7 +76,10 @@ def job_create(request):
     from datasets_app.models import Dataset, DatasetStatus
 
     org = require_org(request)
-    form = JobForm(request.POST or None, org=org)
+    source = None
+    if request.method != "POST" and request.GET.get("from"):
+        source = get_scoped_or_404(TrainingJob.objects, org, pk=request.GET["from"])
+    form = JobForm(request.POST or None, org=org, initial=clone_initial(source) if source else None)
     field_errors: dict[str, str] = {}
     if request.method == "POST":
         require_write(request)
@@ -110,6 +113,17 @@ def job_create(request):
     selected = {
         key[3:].split("_")[0] for key in request.POST if key.startswith("ds_") and key.endswith("_use")
     }
+    amounts = {
+        key: value
+        for key, value in request.POST.items()
+        if key.startswith("ds_") and not key.endswith("_use")
+    }
+    placeholders = {key: request.POST.get(f"placeholder_{key}", "") for key in ("name", "author")}
+    if source is not None:
+        selected, amounts, placeholders = clone_datasets(source)
+    for dataset in datasets:
+        dataset.form_num = amounts.get(f"ds_{dataset.pk}_num", "")
+        dataset.form_ratio = amounts.get(f"ds_{dataset.pk}_ratio", "")
     return render(
         request,
         "training/job_form.html",
@@ -118,8 +132,39 @@ def job_create(request):
             "datasets": datasets,
             "selected": selected,
             "field_errors": field_errors,
+            "placeholders": placeholders,
+            "source": source,
+            "stage_kinds": services.KIND_FOR_STAGE,
         },
     )
+
+
+def clone_initial(job: TrainingJob) -> dict:
+    """The job form filled in from ``job``: every field editable before the copy is queued."""
+    initial = {
+        "name": f"{job.name}-copy"[:50],
+        "base_model": job.base_model_id,
+        "stage": job.stage,
+        "method": job.method,
+        "devices": job.devices,
+        "seed": job.seed,
+    }
+    initial.update({f"hp_{key}": value for key, value in (job.hyperparameters or {}).items()})
+    return initial
+
+
+def clone_datasets(job: TrainingJob) -> tuple[set[str], dict[str, str], dict[str, str]]:
+    """The datasets ticked in the form for a copy of ``job``, their counts and shares, and the
+    identity placeholders it filled."""
+    selected, amounts, placeholders = set(), {}, {}
+    for chosen in job.job_datasets.exclude(dataset=None):
+        selected.add(str(chosen.dataset_id))
+        if chosen.num_samples:
+            amounts[f"ds_{chosen.dataset_id}_num"] = str(chosen.num_samples)
+        if chosen.ratio:
+            amounts[f"ds_{chosen.dataset_id}_ratio"] = f"{chosen.ratio * 100:g}"
+        placeholders.update(chosen.placeholders or {})
+    return selected, amounts, placeholders
 
 
 @login_required
