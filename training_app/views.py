@@ -204,6 +204,7 @@ def job_detail(request, pk: int):
             "report_rows": report_rows(job.report, job.base_report),
             "samples": report_samples(job.report, job.base_report),
             "files": (job.artifacts or {}).get("files", []),
+            "merged_files": (job.artifacts or {}).get("merged_files", []),
             "hyperparameters": sorted(job.hyperparameters.items()),
             "waiting_for": waiting_reason(job),
         },
@@ -299,7 +300,12 @@ def job_delete(request, pk: int):
 def job_export(request, pk: int):
     from training_app import exports
 
-    _action(request, pk, exports.request_merge, "Merging the adapter of {job.name}; the files appear below.")
+    _action(
+        request,
+        pk,
+        exports.request_merge,
+        "Merging the adapter of {job.name}; the merged files are listed under Files when it is done.",
+    )
     return redirect("training:detail", pk=pk)
 
 
