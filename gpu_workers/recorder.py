@@ -69,7 +69,8 @@ class EventRecorder:
             if self.on_checkpoint is not None and event.get("path") and event.get("step"):
                 self.on_checkpoint(Path(event["path"]), int(event["step"]))
         elif kind == "eval":
-            self._update(report=event.get("report") or {})
+            # Both reports are kept: the page shows the base model's column after a reload too.
+            self._update(report=event.get("report") or {}, base_report=event.get("base_report") or {})
             record_event(self.job_id, "eval", event)
         elif kind == "done":
             self.done = True
