@@ -9,7 +9,7 @@ from datasets_app.knowledge import services
 from datasets_app.knowledge.generated import parse_reply, support
 from datasets_app.knowledge.models import Chunk
 from tests.knowledge.conftest import CHINESE_FAQ, extract_now
-from tests.serving.conftest import adapters, gateway, succeeded_job, supervisor  # noqa: F401
+from tests.serving.conftest import adapters, gateway, succeeded_job, supervisor, supervisor_overrides  # noqa: F401
 from tests.serving.test_serving_e2e import wait_ready
 from tests.training.conftest import tiny_model, tiny_model_dir  # noqa: F401
 
