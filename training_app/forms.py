@@ -60,7 +60,6 @@ GROUPS = [
     ("DPO", ["pref_beta"]),
 ]
 DEFAULTS = Hyperparameters().to_dict()
-PORTAL_VAL_RATIO = 0.1
 TYPES = {f.name: f.type for f in dataclasses.fields(Hyperparameters)}
 
 
@@ -130,9 +129,10 @@ class JobForm(forms.Form):
         self.fields["base_model"].initial = models.first()
         for name in DEFAULTS:
             self.fields[f"hp_{name}"] = _field(name)
-        # Generation evaluation and the base-model comparison are ticked by default; without held-out
-        # rows they would score nothing, so the portal holds out a tenth unless the user says otherwise.
-        self.fields["hp_val_ratio"].initial = PORTAL_VAL_RATIO
+        # Blank leaves the held-out share to the job service, the same default as the APIs' (a tenth, at
+        # most DEFAULT_HELD_OUT_ROWS rows, while generation evaluation is on).
+        self.fields["hp_val_ratio"].initial = None
+        self.fields["hp_val_ratio"].widget.attrs["placeholder"] = "default"
 
     def hyperparameters(self) -> dict:
         values = {}

@@ -19,6 +19,7 @@ from training_app import services
 from training_app.demo import start_demo_job
 from training_app.forms import JobForm
 from training_app.models import BaseModel, JobEvent, JobStatus, TrainingJob
+from training_app.run_time import run_time
 
 LOG_LINES_ON_PAGE = 300
 LIVE_LOG_TYPES = ("log", "status", "checkpoint", "eval")
@@ -207,6 +208,8 @@ def job_detail(request, pk: int):
             "merged_files": (job.artifacts or {}).get("merged_files", []),
             "hyperparameters": sorted(job.hyperparameters.items()),
             "waiting_for": waiting_reason(job),
+            "run_time": run_time(job),
+            "evaluation_plan": services.evaluation_plan(job),
         },
     )
 

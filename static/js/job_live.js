@@ -18,6 +18,7 @@
   let status = root.dataset.status;
   let started = root.dataset.started ? Date.parse(root.dataset.started) : null;
   let finished = root.dataset.finished ? Date.parse(root.dataset.finished) : null;
+  let earlier = parseFloat(root.dataset.earlierSeconds || "0"), runs = parseInt(root.dataset.runs || "0", 10);
   const $ = function (id) { return document.getElementById(id); };
 
   // --- log tail: follows the newest line until the reader scrolls up, then stays put -----------------
@@ -103,7 +104,9 @@
   function tick() {
     if (!started) { $("elapsed").textContent = ""; return; }
     const end = finished && FINISHED.indexOf(status) >= 0 ? finished : Date.now();
-    $("elapsed").textContent = (end === finished ? "took " : "elapsed ") + duration((end - started) / 1000);
+    // A retried job took the time of every attempt: earlier runs plus this one.
+    const over = runs > 1 ? " over " + runs + " attempts" : "";
+    $("elapsed").textContent = (end === finished ? "took " : "elapsed ") + duration(earlier + (end - started) / 1000) + over;
   }
   function setProgress(p) {
     if (!p.total_steps) return;
@@ -116,8 +119,11 @@
 
   // --- status badge and the actions that make sense in each status -----------------------------
   function setStatus(value, ts, live) {
-    if (value === "running" && status !== "running") { started = Date.parse(ts) || Date.now(); finished = null; }
-    if (value === "queued" && status !== "queued") { started = null; finished = null; } // retried: a new run
+    if (value === "running" && status !== "running") { started = Date.parse(ts) || Date.now(); finished = null; if (live) runs++; }
+    if (value === "queued" && status !== "queued") { // retried: a new run, after the one that ended
+      if (started) earlier += ((finished || Date.parse(ts) || Date.now()) - started) / 1000;
+      started = null; finished = null;
+    }
     if (FINISHED.indexOf(value) >= 0 && FINISHED.indexOf(status) < 0) { finished = Date.parse(ts) || Date.now(); $("eta").textContent = ""; }
     status = value;
     root.dataset.status = value;

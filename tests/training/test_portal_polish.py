@@ -1,0 +1,69 @@
+"""A newcomer's first day, server side: evaluation by default (capped), what the pages show."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from datasets_app.materialise import materialise_for_job
+from tests.training.conftest import make_dataset, sft_rows
+from tests.training.test_jobs_api import job_body
+from tests.training.test_portal import form_data
+from training_app import services
+from training_app.models import JobEvent, TrainingJob
+from training_app.states import transition
+
+pytestmark = pytest.mark.django_db
+
+
+def test_api_and_portal_hold_out_a_tenth_by_default(alice_api, client, alice, tiny_model, qa_dataset):
+    response = alice_api.post("/api/jobs/", job_body(tiny_model, qa_dataset), format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["hyperparameters"]["val_ratio"] == 0.1
+    assert "BLEU/ROUGE" in response.json()["evaluation"]
+    client.force_login(alice)
+    page = client.get(reverse("training:new")).content.decode()
+    assert 'name="hp_val_ratio"' in page and 'placeholder="default"' in page
+    client.post(reverse("training:new"), form_data(tiny_model, qa_dataset))
+    assert TrainingJob.objects.get(name="from-form").hyperparameters["val_ratio"] == 0.1
+
+
+def test_default_held_out_share_is_capped_in_rows(org_a, alice, tiny_model, tmp_path):
+    big = make_dataset(org_a, sft_rows(repeat=500), name="big")  # 4000 rows: a tenth would be 400
+    job = services.create_job(
+        org_a, alice, name="big-run", base_model=tiny_model, datasets=[services.DatasetChoice(big)]
+    )
+    data = materialise_for_job(
+        list(job.job_datasets.all()), tmp_path, seed=job.seed, val_ratio=job.hyperparameters["val_ratio"]
+    )
+    assert data.counts["val"] == services.DEFAULT_HELD_OUT_ROWS
+
+
+@pytest.mark.parametrize(
+    ("hyperparameters", "stage_words"),
+    [({"val_ratio": 0}, "none: no rows are held out"), ({"do_eval_generation": False}, "none: no rows")],
+)
+def test_no_evaluation_is_said_in_the_answer(alice_api, tiny_model, qa_dataset, hyperparameters, stage_words):
+    body = job_body(tiny_model, qa_dataset, hyperparameters=hyperparameters)
+    response = alice_api.post("/api/jobs/", body, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["hyperparameters"]["val_ratio"] == 0
+    assert response.json()["evaluation"].startswith(stage_words)
+
+
+def test_run_time_counts_every_attempt(client, alice, org_a, tiny_model, qa_dataset):
+    job = services.create_job(
+        org_a, alice, name="retried", base_model=tiny_model, datasets=[services.DatasetChoice(qa_dataset)]
+    )
+    for status in ("running", "failed", "queued", "running", "succeeded"):
+        transition(job, status)
+    start = timezone.now() - timedelta(minutes=5)
+    offsets = {"running": [0, 100], "failed": [30], "queued": [60], "succeeded": [113]}
+    for event in JobEvent.objects.filter(job=job, type="status").exclude(payload__reason="created"):
+        seconds = offsets[event.payload["to"]].pop(0)
+        JobEvent.objects.filter(pk=event.pk).update(created_at=start + timedelta(seconds=seconds))
+    client.force_login(alice)
+    page = client.get(reverse("training:detail", args=[job.pk])).content.decode()
+    assert "took 43 s over 2 attempts" in page
+    assert 'data-earlier-seconds="30.000" data-runs="2"' in page
