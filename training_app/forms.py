@@ -92,6 +92,12 @@ def _field(name: str) -> forms.Field:
     return forms.CharField(**common)
 
 
+def base_model_label(model: BaseModel) -> str:
+    if model.is_test_model:
+        return f"{model.name} (tiny test model, {model.parameter_count:,} parameters: answers noise until trained)"
+    return model.name
+
+
 STAGE_LABELS = {
     "sft": "SFT (instructions)",
     "pt": "Continued pre-training",
@@ -126,6 +132,7 @@ class JobForm(forms.Form):
         super().__init__(*args, **kwargs)
         models = scoped(BaseModel.objects.filter(is_valid=True), org).distinct()
         self.fields["base_model"].queryset = models
+        self.fields["base_model"].label_from_instance = base_model_label
         self.fields["base_model"].initial = models.first()
         for name in DEFAULTS:
             self.fields[f"hp_{name}"] = _field(name)
@@ -145,5 +152,11 @@ class JobForm(forms.Form):
             values[name] = value
         return values
 
-    def groups(self):
-        return [(title, [self[f"hp_{name}"] for name in names]) for title, names in GROUPS]
+    def groups(self) -> list[tuple[str, list, bool]]:
+        """Each panel's title, fields, and whether it opens: the first one, and any holding an error (a
+        collapsed panel would hide why the job was not created)."""
+        panels = []
+        for index, (title, names) in enumerate(GROUPS):
+            fields = [self[f"hp_{name}"] for name in names]
+            panels.append((title, fields, index == 0 or any(field.errors for field in fields)))
+        return panels

@@ -68,5 +68,6 @@ def test_the_demo_job_learns_its_name_in_front_of_you(supervisor, gateway, worke
     send(page, "What is your name?")
     tuned, base = answers(page, "tuned"), answers(page, "base")
     screenshot(page, "demo-playground-compare")
+    assert page.locator(".pg-column [data-testid=tiny-model]").count() == 2  # both headings say it is a toy
     assert DEMO_ASSISTANT_NAME in tuned[0], tuned
     assert DEMO_ASSISTANT_NAME not in base[0], base

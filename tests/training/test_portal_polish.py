@@ -67,3 +67,16 @@ def test_run_time_counts_every_attempt(client, alice, org_a, tiny_model, qa_data
     page = client.get(reverse("training:detail", args=[job.pk])).content.decode()
     assert "took 43 s over 2 attempts" in page
     assert 'data-earlier-seconds="30.000" data-runs="2"' in page
+
+
+def test_a_panel_holding_an_error_opens_and_the_tiny_model_is_labelled(client, alice, tiny_model, qa_dataset):
+    assert tiny_model.is_test_model
+    client.force_login(alice)
+    page = client.get(reverse("training:new")).content.decode()
+    assert f"{tiny_model.name} (tiny test model, {tiny_model.parameter_count:,} parameters" in page
+    assert '<details class="panel" data-group="LoRA">' in page
+    response = client.post(reverse("training:new"), form_data(tiny_model, qa_dataset, hp_lora_rank="5000"))
+    page = response.content.decode()
+    assert response.status_code == 200 and "lora_rank" in page
+    assert '<details class="panel" data-group="LoRA" open>' in page
+    assert '<details class="panel" data-group="Freeze">' in page
