@@ -112,7 +112,7 @@
     if (!p.total_steps) return;
     const share = Math.min(100, (100 * p.step) / p.total_steps);
     $("progress-bar").style.width = share.toFixed(1) + "%";
-    $("progress-text").textContent = "step " + p.step + " / " + p.total_steps;
+    $("progress-text").textContent = "step " + p.step.toLocaleString("en-US") + " / " + p.total_steps.toLocaleString("en-US");
     $("progress").setAttribute("aria-valuenow", share.toFixed(0));
     $("eta").textContent = present(p.eta_seconds) && p.step < p.total_steps ? "ETA " + duration(p.eta_seconds) : "";
   }
@@ -175,7 +175,7 @@
     else if (e.type === "status") { addLog("status", "status → " + e.to + (e.reason ? " (" + e.reason + ")" : ""), e.ts); setStatus(e.to, e.ts, true); }
     else if (e.type === "metric") addMetric(e);
     else if (e.type === "progress") setProgress(e);
-    else if (e.type === "checkpoint") { addLog("info", "checkpoint saved at step " + e.step, e.ts); $("last-checkpoint").textContent = e.step; }
+    else if (e.type === "checkpoint") { addLog("info", "checkpoint saved at step " + Number(e.step).toLocaleString("en-US"), e.ts); $("last-checkpoint").textContent = e.step; }
     else if (e.type === "eval") { addLog("info", "evaluation report ready", e.ts); showReport(e.report || {}, e.base_report); }
   }
 

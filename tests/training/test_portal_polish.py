@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from datasets_app.materialise import materialise_for_job
+from datasets_app.models import Dataset
 from tests.training.conftest import make_dataset, sft_rows
 from tests.training.test_jobs_api import job_body
 from tests.training.test_portal import form_data
@@ -80,3 +81,17 @@ def test_a_panel_holding_an_error_opens_and_the_tiny_model_is_labelled(client, a
     assert response.status_code == 200 and "lora_rank" in page
     assert '<details class="panel" data-group="LoRA" open>' in page
     assert '<details class="panel" data-group="Freeze">' in page
+
+
+def test_large_numbers_have_thousands_separators(client, alice, org_a, tiny_model, qa_dataset):
+    Dataset.objects.filter(pk=qa_dataset.pk).update(num_rows=1_234_567, rows_in=1_300_000)
+    job = services.create_job(
+        org_a, alice, name="long-run", base_model=tiny_model, datasets=[services.DatasetChoice(qa_dataset)]
+    )
+    TrainingJob.objects.filter(pk=job.pk).update(current_step=12_345, total_steps=250_000)
+    client.force_login(alice)
+    dataset_page = client.get(reverse("datasets:detail", args=[qa_dataset.pk])).content.decode()
+    assert "1,234,567" in dataset_page and "1,300,000" in dataset_page
+    assert "1,234,567" in client.get(reverse("training:new")).content.decode()
+    assert "step 12,345 / 250,000" in client.get(reverse("training:detail", args=[job.pk])).content.decode()
+    assert "12,345/250,000" in client.get(reverse("training:list")).content.decode()
