@@ -85,11 +85,34 @@
     if (present(m.learning_rate)) sets[2].data.push({ x: m.step, y: m.learning_rate });
     root.dataset.points = points;
     root.dataset.evalPoints = evalPoints;
+    showRewards(m.extra || {});
     $("metric-count").textContent = points + " loss point" + (points === 1 ? "" : "s") +
       (evalPoints ? " · " + evalPoints + " eval" : "") + (present(m.loss) ? " · latest loss " + m.loss.toFixed(4) : "");
     $("chart-empty").hidden = points + evalPoints > 0;
     // Dozens of metrics a second arrive in bursts: draw once per frame, not once per event.
     if (!redraw) { redraw = true; requestAnimationFrame(function () { redraw = false; chart.update("none"); }); }
+  }
+  // --- DPO rewards: the table keeps the first logged value and follows the latest --------------------
+  const REWARD_LABELS = [["rewards/accuracies", "Reward accuracy"], ["rewards/margins", "Reward margin"],
+                         ["rewards/chosen", "Reward of chosen"], ["rewards/rejected", "Reward of rejected"]];
+  function showRewards(extra) {
+    const table = $("preference-table");
+    if (!table) return;
+    REWARD_LABELS.forEach(function (pair) {
+      const value = extra[pair[0]];
+      if (typeof value !== "number") return;
+      let row = table.querySelector('tr[data-key="' + pair[0] + '"]');
+      if (!row) {
+        const empty = table.querySelector("tr[data-empty]");
+        if (empty) empty.remove();
+        row = table.tBodies[0].insertRow();
+        row.dataset.key = pair[0];
+        row.insertCell().textContent = pair[1];
+        row.insertCell().textContent = value.toFixed(4);
+        row.insertCell().className = "latest";
+      }
+      row.querySelector(".latest").textContent = value.toFixed(4);
+    });
   }
   JSON.parse($("initial-metrics").textContent).forEach(addMetric);
   $("chart-empty").hidden = points + evalPoints > 0;

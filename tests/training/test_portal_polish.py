@@ -12,6 +12,7 @@ from tests.training.conftest import make_dataset, sft_rows
 from tests.training.test_jobs_api import job_body
 from tests.training.test_portal import form_data
 from training_app import services
+from training_app.events import record_event
 from training_app.models import JobEvent, TrainingJob
 from training_app.states import transition
 
@@ -95,3 +96,50 @@ def test_large_numbers_have_thousands_separators(client, alice, org_a, tiny_mode
     assert "1,234,567" in client.get(reverse("training:new")).content.decode()
     assert "step 12,345 / 250,000" in client.get(reverse("training:detail", args=[job.pk])).content.decode()
     assert "12,345/250,000" in client.get(reverse("training:list")).content.decode()
+
+
+def _finished_job(org, user, model, dataset, name, stage="sft", **fields):
+    job = services.create_job(
+        org, user, name=name, base_model=model, stage=stage, datasets=[services.DatasetChoice(dataset)]
+    )
+    TrainingJob.objects.filter(pk=job.pk).update(**fields)
+    return job
+
+
+def test_compare_shows_evaluation_scores_tuned_and_base(client, alice, org_a, tiny_model, qa_dataset):
+    first = _finished_job(
+        org_a,
+        alice,
+        tiny_model,
+        qa_dataset,
+        "first",
+        report={"bleu_4": 0.41234},
+        base_report={"bleu_4": 0.031},
+    )
+    second = _finished_job(org_a, alice, tiny_model, qa_dataset, "second", report={"bleu_4": 0.2})
+    client.force_login(alice)
+    page = client.get(reverse("training:compare") + f"?jobs={first.pk},{second.pk}").content.decode()
+    assert 'data-testid="compare-scores"' in page
+    assert "<td>0.4123 (base 0.0310)</td><td>0.2000</td>" in page
+
+
+def test_dpo_rewards_on_the_job_page_and_compare(client, alice, org_a, tiny_model):
+    pairs = [
+        {"messages": [{"role": "user", "content": f"q{i}"}], "chosen": "yes", "rejected": "no"}
+        for i in range(12)
+    ]
+    preferences = make_dataset(org_a, pairs, name="prefs", kind="preference")
+    job = _finished_job(org_a, alice, tiny_model, preferences, "dpo-run", stage="dpo")
+    for step, accuracy, margin in ((5, 0.25, 0.01), (10, 0.875, 0.42)):
+        extra = {"rewards/accuracies": accuracy, "rewards/margins": margin, "rewards/chosen": 0.3}
+        record_event(job.pk, "metric", {"step": step, "loss": 0.6, "extra": extra})
+    client.force_login(alice)
+    page = client.get(reverse("training:detail", args=[job.pk])).content.decode()
+    assert 'data-testid="preference"' in page
+    assert (
+        '<tr data-key="rewards/accuracies"><td>Reward accuracy</td><td>0.2500</td><td class="latest">0.8750</td>'
+        in page
+    )
+    assert "Reward of rejected" not in page.split('id="preference-table"')[1].split("</table>")[0]
+    compare = client.get(reverse("training:compare") + f"?jobs={job.pk}").content.decode()
+    assert "Reward margin (last logged)" in compare and "0.42" in compare
