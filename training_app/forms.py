@@ -94,7 +94,7 @@ def _field(name: str) -> forms.Field:
 
 def base_model_label(model: BaseModel) -> str:
     if model.is_test_model:
-        return f"{model.name} (tiny test model, {model.parameter_count:,} parameters: answers noise until trained)"
+        return f"{model.name} (tiny test model, {model.parameter_count:,} parameters)"
     return model.name
 
 

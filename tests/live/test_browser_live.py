@@ -120,7 +120,13 @@ def test_log_tail_pauses_when_scrolled_up_and_the_log_and_compare_pages_render(
 ):
     hp = {"learning_rate": 0.0002, "lora_rank": 8, "num_train_epochs": 2, "lr_scheduler_type": "cosine"}
     job = make_job(org_a, "tail-test", hyperparameters=hp, status="running", current_step=60, total_steps=120)
-    other = make_job(org_a, "rank-16", hyperparameters={**hp, "lora_rank": 16, "learning_rate": 0.001})
+    other = make_job(
+        org_a,
+        "rank-16",
+        hyperparameters={**hp, "lora_rank": 16, "learning_rate": 0.001},
+        report={"bleu_4": 0.5, "rouge_l": 0.61},
+        base_report={"bleu_4": 0.02, "rouge_l": 0.1},
+    )
 
     def seed():
         for step in range(1, 61):
@@ -187,5 +193,8 @@ def test_log_tail_pauses_when_scrolled_up_and_the_log_and_compare_pages_render(
     assert (
         int(page.locator("#compare-chart").get_attribute("data-points")) == 61 + 60 + 1
     )  # train, train, eval
+    scores = page.locator("[data-testid=compare-scores] .compare-score")
+    assert scores.first.inner_text().split("\t") == ["BLEU-4", "0.5000 (base 0.0200)", "—"]
+    page.locator("[data-testid=compare-scores]").scroll_into_view_if_needed()
     screenshot(page, "live-compare")
     assert not errors
