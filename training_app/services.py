@@ -89,7 +89,7 @@ def evaluation_plan(job: TrainingJob) -> str:
         if hp.get("do_eval_generation", True) and job.stage != "pt"
         else "loss"
     )
-    return f"{what} on {float(hp['val_ratio']):.4g} of the rows, held out from training"
+    return f"{what} on {float(hp['val_ratio']) * 100:.3g}% of the rows, held out from training"
 
 
 def validate_job_request(
