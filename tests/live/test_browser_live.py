@@ -198,3 +198,30 @@ def test_log_tail_pauses_when_scrolled_up_and_the_log_and_compare_pages_render(
     page.locator("[data-testid=compare-scores]").scroll_into_view_if_needed()
     screenshot(page, "live-compare")
     assert not errors
+
+
+def test_a_dpo_jobs_rewards_follow_the_run(asgi_server, page, alice, org_a, make_job):
+    job = make_job(org_a, "dpo-live", stage="dpo", status="running", current_step=5, total_steps=20)
+    first = {
+        "rewards/accuracies": 0.25,
+        "rewards/margins": 0.01,
+        "rewards/chosen": 0.02,
+        "rewards/rejected": 0.01,
+    }
+    record_event(job.pk, "metric", {"step": 5, "loss": 0.69, "extra": first})
+    errors = script_errors(page)
+    log_in(page, asgi_server, alice)
+    page.goto(f"{asgi_server.url}/training/{job.pk}/")
+    page.wait_for_selector("#job-live[data-connected='1']", state="attached")
+    row = page.locator("#preference-table tr[data-key='rewards/accuracies'] td")
+    assert row.all_inner_texts() == ["Reward accuracy", "0.2500", "0.2500"]
+    later = {**first, "rewards/accuracies": 0.875, "rewards/margins": 0.42}
+    on_another_thread(record_event, job.pk, "metric", {"step": 10, "loss": 0.41, "extra": later})
+    page.wait_for_function(
+        "() => document.querySelector(\"#preference-table tr[data-key='rewards/accuracies'] .latest\")"
+        ".textContent === '0.8750'"
+    )
+    assert row.all_inner_texts() == ["Reward accuracy", "0.2500", "0.8750"]
+    assert not errors
+    page.locator("#preference-panel").scroll_into_view_if_needed()
+    screenshot(page, "live-dpo-rewards")
