@@ -80,7 +80,7 @@ def with_evaluation_default(hyperparameters: dict, stage: str, rows: int) -> dic
 
 
 def evaluation_plan(job: TrainingJob) -> str:
-    """What a job will be scored on, in words ('' when the answer would be obvious from nothing)."""
+    """What a job will be scored on after training, or why nothing (the API's answer and the job page)."""
     hp = job.hyperparameters or {}
     if not float(hp.get("val_ratio") or 0):
         return "none: no rows are held out (val_ratio is 0), so the job finishes without evaluation scores"

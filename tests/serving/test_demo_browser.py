@@ -61,6 +61,8 @@ def test_the_demo_job_learns_its_name_in_front_of_you(supervisor, gateway, worke
     page.select_option("#id_engine", "builtin")
     page.click("[data-testid=publish]")
     page.wait_for_selector("[data-testid=playground-link]", timeout=120_000)
+    assert page.locator("pre.snippet + [data-testid=copy]").count() == 2  # each example has its copy button
+    screenshot(page, "deployment-detail")
     page.click("[data-testid=playground-link]")
     page.fill("#pg-temperature", "0")
     page.dispatch_event("#pg-temperature", "input")
