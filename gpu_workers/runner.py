@@ -34,6 +34,7 @@ from llm_platform.db import retrying
 from llm_platform.errors import Conflict
 from training_app.base_models import chat_template_for, hide_paths_in, hide_server_paths
 from training_app.events import record_event
+from training_app.model_card import write_model_card
 from training_app.models import JobStatus, TrainingJob
 from training_app.states import transition
 from training_app.trainer.disk import says_disk_full
@@ -370,6 +371,7 @@ class JobRunner:
 
         prefix = job_prefix(job)
         name_base_model_in_adapters(output_dir, job.base_model.name)
+        write_model_card(output_dir, job)
         self.doing = "storing the job's output"
         files = upload_directory(output_dir, prefix)
         report = retrying(

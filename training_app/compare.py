@@ -14,6 +14,7 @@ from llm_platform.input_guard import as_id
 from llm_platform.portal.views import require_org
 from llm_platform.tenancy import scoped
 from training_app.models import JobEvent, TrainingJob
+from training_app.scores import PREFERENCE_KEYS, evaluation_results
 
 MAX_JOBS = 8  # one distinct colour each; more curves than that stop being readable
 MAX_POINTS = 1500  # per curve: a 50k-step run still draws quickly, the shape stays
@@ -80,7 +81,7 @@ def _thin(points: list[list[float]]) -> list[list[float]]:
 def curves_of(jobs: list[TrainingJob]) -> dict[int, dict]:
     """Train and eval loss by step for each job, read up to each job's ``last_seq`` (read before the
     events), so the page's live socket, which resumes after that seq, adds no point twice."""
-    curves = {job.pk: {"train": [], "eval": []} for job in jobs}
+    curves = {job.pk: {"train": [], "eval": [], "rewards": {}} for job in jobs}
     bound = {job.pk: job.last_seq for job in jobs}
     rows = (
         JobEvent.objects.filter(job_id__in=bound, type="metric")
@@ -95,18 +96,27 @@ def curves_of(jobs: list[TrainingJob]) -> dict[int, dict]:
             curves[job_id]["train"].append([step, payload["loss"]])
         if payload.get("eval_loss") is not None:
             curves[job_id]["eval"].append([step, payload["eval_loss"]])
+        for key, _label in PREFERENCE_KEYS:  # the newest of each DPO reward metric
+            value = (payload.get("extra") or {}).get(key)
+            if isinstance(value, int | float):
+                curves[job_id]["rewards"][key] = value
     for curve in curves.values():
         curve["train"] = _thin(curve["train"])
     return curves
 
 
-def summary_of(job: TrainingJob, curve: dict) -> dict[str, object]:
+def summary_of(job: TrainingJob, curve: dict, jobs: list[TrainingJob]) -> dict[str, object]:
     evals = [loss for _step, loss in curve["eval"]]
-    return {
-        "steps": f"{job.current_step} / {job.total_steps}" if job.total_steps else NOT_SET,
+    summary = {
+        "steps": f"{job.current_step:,} / {job.total_steps:,}" if job.total_steps else NOT_SET,
         "final train loss": round(curve["train"][-1][1], 4) if curve["train"] else NOT_SET,
         "best eval loss": round(min(evals), 4) if evals else NOT_SET,
     }
+    if any(other.stage == "dpo" for other in jobs):
+        for key, label in PREFERENCE_KEYS:
+            value = curve["rewards"].get(key)
+            summary[f"{label} (last logged)"] = round(value, 4) if value is not None else NOT_SET
+    return summary
 
 
 @login_required
@@ -128,14 +138,22 @@ def compare_jobs(request):
     jobs = [found[pk] for pk in ids]
     curves = curves_of(jobs)
     differing, same = differences([settings_of(job) for job in jobs])
-    summaries = [summary_of(job, curves[job.pk]) for job in jobs]
+    summaries = [summary_of(job, curves[job.pk], jobs) for job in jobs]
     context.update(
         jobs=jobs,
         differing=differing,
         same=same,
         results=[{"key": key, "cells": [s[key] for s in summaries]} for key in summaries[0]] if jobs else [],
+        scores=evaluation_results(jobs),
         series=[
-            {"id": job.pk, "name": job.name, "status": job.status, "last_seq": job.last_seq, **curves[job.pk]}
+            {
+                "id": job.pk,
+                "name": job.name,
+                "status": job.status,
+                "last_seq": job.last_seq,
+                "train": curves[job.pk]["train"],
+                "eval": curves[job.pk]["eval"],
+            }
             for job in jobs
         ],
     )

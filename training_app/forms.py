@@ -60,7 +60,6 @@ GROUPS = [
     ("DPO", ["pref_beta"]),
 ]
 DEFAULTS = Hyperparameters().to_dict()
-PORTAL_VAL_RATIO = 0.1
 TYPES = {f.name: f.type for f in dataclasses.fields(Hyperparameters)}
 
 
@@ -91,6 +90,12 @@ def _field(name: str) -> forms.Field:
     if "float" in kind:
         return forms.FloatField(widget=_number_input(name), **common)
     return forms.CharField(**common)
+
+
+def base_model_label(model: BaseModel) -> str:
+    if model.is_test_model:
+        return f"{model.name} (tiny test model, {model.parameter_count:,} parameters)"
+    return model.name
 
 
 STAGE_LABELS = {
@@ -127,12 +132,14 @@ class JobForm(forms.Form):
         super().__init__(*args, **kwargs)
         models = scoped(BaseModel.objects.filter(is_valid=True), org).distinct()
         self.fields["base_model"].queryset = models
+        self.fields["base_model"].label_from_instance = base_model_label
         self.fields["base_model"].initial = models.first()
         for name in DEFAULTS:
             self.fields[f"hp_{name}"] = _field(name)
-        # Generation evaluation and the base-model comparison are ticked by default; without held-out
-        # rows they would score nothing, so the portal holds out a tenth unless the user says otherwise.
-        self.fields["hp_val_ratio"].initial = PORTAL_VAL_RATIO
+        # Blank leaves the held-out share to the job service, the same default as the APIs' (a tenth, at
+        # most DEFAULT_HELD_OUT_ROWS rows, while generation evaluation is on).
+        self.fields["hp_val_ratio"].initial = None
+        self.fields["hp_val_ratio"].widget.attrs["placeholder"] = "default"
 
     def hyperparameters(self) -> dict:
         values = {}
@@ -145,5 +152,11 @@ class JobForm(forms.Form):
             values[name] = value
         return values
 
-    def groups(self):
-        return [(title, [self[f"hp_{name}"] for name in names]) for title, names in GROUPS]
+    def groups(self) -> list[tuple[str, list, bool]]:
+        """Each panel's title, fields, and whether it opens: the first one, and any holding an error (a
+        collapsed panel would hide why the job was not created)."""
+        panels = []
+        for index, (title, names) in enumerate(GROUPS):
+            fields = [self[f"hp_{name}"] for name in names]
+            panels.append((title, fields, index == 0 or any(field.errors for field in fields)))
+        return panels

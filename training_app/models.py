@@ -25,6 +25,9 @@ class ChatTemplateSource(models.TextChoices):
     CUSTOM = "custom", "Custom Jinja template"
 
 
+TEST_MODEL_PARAMETERS = 10_000_000  # no real language model is this small
+
+
 class BaseModel(models.Model):
     """A model jobs start from: a directory under MODEL_ROOTS, a hub id, or a fine-tuned job's output."""
 
@@ -83,6 +86,12 @@ class BaseModel(models.Model):
     @property
     def source(self) -> str:
         return self.path or self.hub_id
+
+    @property
+    def is_test_model(self) -> bool:
+        """A toy for trying the platform (the demo's tiny model, or one trained from it): pages say so, lest
+        its answers be taken for what fine-tuning gives a real model."""
+        return self.parameter_count is not None and self.parameter_count < TEST_MODEL_PARAMETERS
 
 
 class JobStatus(models.TextChoices):

@@ -19,6 +19,12 @@ from training_app.trainer.spec import METHODS, STAGES, Hyperparameters, environm
 DEVICES_PATTERN = re.compile(r"^(cpu|auto(:[1-9][0-9]?)?|[0-9]{1,2}(,[0-9]{1,2})*)$")
 KIND_FOR_STAGE = {"sft": "sft", "dpo": "preference", "pt": "text", "kto": "kto"}
 FILLED_BY_JOB = {"name": "the model name", "author": "the author"}  # {{name}}/{{author}} in datasets
+# When generation evaluation is on and a job does not say what to hold out, a tenth of its rows is held
+# out for scoring, at most DEFAULT_HELD_OUT_ROWS (a generation evaluation scores max_eval_samples of them;
+# more would only take rows from training), and none from data too small to spare any.
+DEFAULT_VAL_SHARE = 0.1
+DEFAULT_HELD_OUT_ROWS = 200
+MIN_ROWS_TO_HOLD_OUT = 10
 
 
 @dataclass
@@ -60,6 +66,32 @@ def _training_rows(datasets: list[DatasetChoice]) -> int:
     return rows
 
 
+def with_evaluation_default(hyperparameters: dict, stage: str, rows: int) -> dict:
+    """``hyperparameters`` with the held-out share a job gets when it names none: DEFAULT_VAL_SHARE of its
+    ``rows``, at most DEFAULT_HELD_OUT_ROWS of them, when generation evaluation is on (the default) and the
+    stage generates answers. The same default for the portal, the API and Bisheng's API."""
+    if hyperparameters.get("val_ratio") not in (None, ""):
+        return hyperparameters
+    generation = hyperparameters.get("do_eval_generation", Hyperparameters.do_eval_generation)
+    if generation in (False, "false", "False", "0", 0) or stage == "pt" or rows < MIN_ROWS_TO_HOLD_OUT:
+        return {key: value for key, value in hyperparameters.items() if key != "val_ratio"}
+    share = min(DEFAULT_VAL_SHARE, DEFAULT_HELD_OUT_ROWS / rows)
+    return {**hyperparameters, "val_ratio": float(f"{share:.6g}")}
+
+
+def evaluation_plan(job: TrainingJob) -> str:
+    """What a job will be scored on after training, or why nothing (the API's answer and the job page)."""
+    hp = job.hyperparameters or {}
+    if not float(hp.get("val_ratio") or 0):
+        return "none: no rows are held out (val_ratio is 0), so the job finishes without evaluation scores"
+    what = (
+        "BLEU/ROUGE of generated answers"
+        if hp.get("do_eval_generation", True) and job.stage != "pt"
+        else "loss"
+    )
+    return f"{what} on {float(hp['val_ratio']) * 100:.3g}% of the rows, held out from training"
+
+
 def validate_job_request(
     org,
     *,
@@ -95,6 +127,8 @@ def validate_job_request(
         errors["seed"] = f"must be a whole number {SEED_BOUND.words()}"
     dataset_errors = _dataset_errors(org, stage, datasets)
     errors.update(dataset_errors)
+    if not dataset_errors:
+        hyperparameters = with_evaluation_default(hyperparameters, stage, _training_rows(datasets))
     hp = Hyperparameters.from_dict(hyperparameters)
     hp_errors = hp.validate(method if method in METHODS else None)
     for field, message in hp_errors:

@@ -19,6 +19,8 @@ from training_app import services
 from training_app.demo import start_demo_job
 from training_app.forms import JobForm
 from training_app.models import BaseModel, JobEvent, JobStatus, TrainingJob
+from training_app.run_time import run_time
+from training_app.scores import preference_rows, report_rows
 
 LOG_LINES_ON_PAGE = 300
 LIVE_LOG_TYPES = ("log", "status", "checkpoint", "eval")
@@ -191,7 +193,7 @@ def job_detail(request, pk: int):
     shown = JobEvent.objects.filter(job=job, seq__lte=job.last_seq)
     # The same kinds of lines the live page adds (job_live.js), so a reload shows what was there before it.
     logs = list(shown.filter(type__in=LIVE_LOG_TYPES).order_by("-seq")[:LOG_LINES_ON_PAGE])
-    metrics = shown.filter(type="metric").order_by("seq").values_list("payload", flat=True)
+    metrics = list(shown.filter(type="metric").order_by("seq").values_list("payload", flat=True))
     return render(
         request,
         "training/job_detail.html",
@@ -199,7 +201,8 @@ def job_detail(request, pk: int):
             "job": job,
             "datasets": job.job_datasets.select_related("dataset"),
             "logs": list(reversed(logs)),
-            "metrics": list(metrics),  # json_script encodes it: a dumps() here would encode it twice
+            "metrics": metrics,  # json_script encodes it: a dumps() here would encode it twice
+            "preference": preference_rows(metrics) if job.stage == "dpo" else [],
             "last_seq": job.last_seq,
             "report_rows": report_rows(job.report, job.base_report),
             "samples": report_samples(job.report, job.base_report),
@@ -207,25 +210,10 @@ def job_detail(request, pk: int):
             "merged_files": (job.artifacts or {}).get("merged_files", []),
             "hyperparameters": sorted(job.hyperparameters.items()),
             "waiting_for": waiting_reason(job),
+            "run_time": run_time(job),
+            "evaluation_plan": services.evaluation_plan(job),
         },
     )
-
-
-REPORT_KEYS = [
-    ("eval_loss", "Eval loss"),
-    ("perplexity", "Perplexity"),
-    ("bleu_4", "BLEU-4"),
-    ("rouge_1", "ROUGE-1"),
-    ("rouge_2", "ROUGE-2"),
-    ("rouge_l", "ROUGE-L"),
-    ("exact_match", "Exact match"),
-]
-
-
-def report_rows(report: dict, base: dict) -> list[tuple[str, object, object]]:
-    return [
-        (label, report.get(key), (base or {}).get(key)) for key, label in REPORT_KEYS if key in (report or {})
-    ]
 
 
 def report_samples(report: dict, base: dict, limit: int = 5) -> list[dict]:

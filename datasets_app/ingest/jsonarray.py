@@ -80,7 +80,8 @@ def decode_item(window: TextWindow, pos: int, index: int, line: int, max_bytes: 
         except json.JSONDecodeError as exc:
             if window.eof or not _maybe_truncated(exc, len(buf)):
                 at = window.line_at(exc.pos)
-                message = f"item {index} (line {at}): not valid JSON: {exc.msg}"
+                problem = json_problem(exc.msg, window.column_at(exc.pos))
+                message = f"item {index} (line {at}): not valid JSON: {problem}"
                 raise FileError(NOT_JSON, message, line=at) from None
         except RecursionError:
             message = f"item {index} (line {line}): not valid JSON: nested too deeply"
@@ -110,12 +111,18 @@ class TextWindow:
         self.buf = ""
         self.eof = False
         self.line = 1  # line number at buf[mark]
+        self.column = 1  # column of buf[mark] on its line (the line's start may be read and dropped)
         self.mark = 0
 
     def line_at(self, pos: int) -> int:
         return self.line + self.buf.count("\n", self.mark, pos)
 
+    def column_at(self, pos: int) -> int:
+        newline = self.buf.rfind("\n", self.mark, pos)
+        return pos - newline if newline >= 0 else self.column + pos - self.mark
+
     def advance_line(self, pos: int) -> int:
+        self.column = self.column_at(pos)
         self.line = self.line_at(pos)
         self.mark = pos
         return self.line
@@ -169,6 +176,16 @@ def skip(window: TextWindow, pos: int) -> int:
         if pos < len(window.buf) or window.eof:
             return pos
         pos = window.more(pos)
+
+
+def json_problem(message: str, column: int | None = None) -> str:
+    """json's message with its position kept: "Unterminated string starting at" names the place only
+    in the position that follows it, so it is never left hanging (a cut file ends in such a string)."""
+    if message.endswith(" at"):
+        return (
+            f"{message} column {column}" if column else message.removesuffix(" at").removesuffix(" starting")
+        )
+    return f"{message} (column {column})" if column else message
 
 
 def _maybe_truncated(exc: json.JSONDecodeError, length: int) -> bool:

@@ -30,7 +30,16 @@ from .errors import (
     FileError,
 )
 from .guard import GZIP_MAGIC, Guarded, refuse_not_text
-from .jsonarray import BOM, TOO_MANY_DIGITS, WS, Record, array_items, raw_decode, single_value
+from .jsonarray import (
+    BOM,
+    TOO_MANY_DIGITS,
+    WS,
+    Record,
+    array_items,
+    json_problem,
+    raw_decode,
+    single_value,
+)
 from .textdocs import SNIFF_TEXT_BYTES, choose_rule, documents
 
 SNIFF_BYTES = 4096
@@ -262,7 +271,7 @@ def _line_error(text: str) -> str:
 
 def _json_message(exc: Exception) -> str:
     if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} (column {exc.colno})"
+        return json_problem(exc.msg, exc.colno)
     if isinstance(exc, RecursionError):
         return "nested too deeply"
     return TOO_MANY_DIGITS  # the one other ValueError json raises: an integer Python will not convert

@@ -22,9 +22,10 @@
     });
   }
   function evaluationNote() {
-    const ratio = parseFloat(document.getElementById("id_hp_val_ratio").value || "0");
+    // Blank takes the default share (the job service holds out a tenth, at most 200 rows); 0 holds none.
+    const raw = document.getElementById("id_hp_val_ratio").value.trim();
     const generation = document.getElementById("id_hp_do_eval_generation").checked;
-    document.getElementById("no-eval-note").hidden = !(generation && !(ratio > 0));
+    document.getElementById("no-eval-note").hidden = !(generation && raw !== "" && !(parseFloat(raw) > 0));
   }
   form.querySelectorAll("details").forEach(function (panel) {
     if (panel.querySelector(".form-error")) { panel.open = true; panel.hidden = false; }

@@ -18,6 +18,7 @@
   let status = root.dataset.status;
   let started = root.dataset.started ? Date.parse(root.dataset.started) : null;
   let finished = root.dataset.finished ? Date.parse(root.dataset.finished) : null;
+  let earlier = parseFloat(root.dataset.earlierSeconds || "0"), runs = parseInt(root.dataset.runs || "0", 10);
   const $ = function (id) { return document.getElementById(id); };
 
   // --- log tail: follows the newest line until the reader scrolls up, then stays put -----------------
@@ -84,11 +85,34 @@
     if (present(m.learning_rate)) sets[2].data.push({ x: m.step, y: m.learning_rate });
     root.dataset.points = points;
     root.dataset.evalPoints = evalPoints;
+    showRewards(m.extra || {});
     $("metric-count").textContent = points + " loss point" + (points === 1 ? "" : "s") +
       (evalPoints ? " · " + evalPoints + " eval" : "") + (present(m.loss) ? " · latest loss " + m.loss.toFixed(4) : "");
     $("chart-empty").hidden = points + evalPoints > 0;
     // Dozens of metrics a second arrive in bursts: draw once per frame, not once per event.
     if (!redraw) { redraw = true; requestAnimationFrame(function () { redraw = false; chart.update("none"); }); }
+  }
+  // --- DPO rewards: the table keeps the first logged value and follows the latest --------------------
+  const REWARD_LABELS = [["rewards/accuracies", "Reward accuracy"], ["rewards/margins", "Reward margin"],
+                         ["rewards/chosen", "Reward of chosen"], ["rewards/rejected", "Reward of rejected"]];
+  function showRewards(extra) {
+    const table = $("preference-table");
+    if (!table) return;
+    REWARD_LABELS.forEach(function (pair) {
+      const value = extra[pair[0]];
+      if (typeof value !== "number") return;
+      let row = table.querySelector('tr[data-key="' + pair[0] + '"]');
+      if (!row) {
+        const empty = table.querySelector("tr[data-empty]");
+        if (empty) empty.remove();
+        row = table.tBodies[0].insertRow();
+        row.dataset.key = pair[0];
+        row.insertCell().textContent = pair[1];
+        row.insertCell().textContent = value.toFixed(4);
+        row.insertCell().className = "latest";
+      }
+      row.querySelector(".latest").textContent = value.toFixed(4);
+    });
   }
   JSON.parse($("initial-metrics").textContent).forEach(addMetric);
   $("chart-empty").hidden = points + evalPoints > 0;
@@ -103,21 +127,26 @@
   function tick() {
     if (!started) { $("elapsed").textContent = ""; return; }
     const end = finished && FINISHED.indexOf(status) >= 0 ? finished : Date.now();
-    $("elapsed").textContent = (end === finished ? "took " : "elapsed ") + duration((end - started) / 1000);
+    // A retried job took the time of every attempt: earlier runs plus this one.
+    const over = runs > 1 ? " over " + runs + " attempts" : "";
+    $("elapsed").textContent = (end === finished ? "took " : "elapsed ") + duration(earlier + (end - started) / 1000) + over;
   }
   function setProgress(p) {
     if (!p.total_steps) return;
     const share = Math.min(100, (100 * p.step) / p.total_steps);
     $("progress-bar").style.width = share.toFixed(1) + "%";
-    $("progress-text").textContent = "step " + p.step + " / " + p.total_steps;
+    $("progress-text").textContent = "step " + p.step.toLocaleString("en-US") + " / " + p.total_steps.toLocaleString("en-US");
     $("progress").setAttribute("aria-valuenow", share.toFixed(0));
     $("eta").textContent = present(p.eta_seconds) && p.step < p.total_steps ? "ETA " + duration(p.eta_seconds) : "";
   }
 
   // --- status badge and the actions that make sense in each status -----------------------------
   function setStatus(value, ts, live) {
-    if (value === "running" && status !== "running") { started = Date.parse(ts) || Date.now(); finished = null; }
-    if (value === "queued" && status !== "queued") { started = null; finished = null; } // retried: a new run
+    if (value === "running" && status !== "running") { started = Date.parse(ts) || Date.now(); finished = null; if (live) runs++; }
+    if (value === "queued" && status !== "queued") { // retried: a new run, after the one that ended
+      if (started) earlier += ((finished || Date.parse(ts) || Date.now()) - started) / 1000;
+      started = null; finished = null;
+    }
     if (FINISHED.indexOf(value) >= 0 && FINISHED.indexOf(status) < 0) { finished = Date.parse(ts) || Date.now(); $("eta").textContent = ""; }
     status = value;
     root.dataset.status = value;
@@ -169,7 +198,7 @@
     else if (e.type === "status") { addLog("status", "status → " + e.to + (e.reason ? " (" + e.reason + ")" : ""), e.ts); setStatus(e.to, e.ts, true); }
     else if (e.type === "metric") addMetric(e);
     else if (e.type === "progress") setProgress(e);
-    else if (e.type === "checkpoint") { addLog("info", "checkpoint saved at step " + e.step, e.ts); $("last-checkpoint").textContent = e.step; }
+    else if (e.type === "checkpoint") { addLog("info", "checkpoint saved at step " + Number(e.step).toLocaleString("en-US"), e.ts); $("last-checkpoint").textContent = e.step; }
     else if (e.type === "eval") { addLog("info", "evaluation report ready", e.ts); showReport(e.report || {}, e.base_report); }
   }
 

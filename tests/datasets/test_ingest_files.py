@@ -91,13 +91,13 @@ def test_array_row_errors_carry_the_item_index_and_line(run):
         (
             '[{"text": "a"},\n{"text" "b"}]',
             "not_json",
-            "item 1 (line 2): not valid JSON: Expecting ':' delimiter",
+            "item 1 (line 2): not valid JSON: Expecting ':' delimiter (column 9)",
             2,
         ),
         (
             '[{"text": "a"},\n{"text": "b"},\n]',
             "not_json",
-            "item 2 (line 3): not valid JSON: Expecting value",
+            "item 2 (line 3): not valid JSON: Expecting value (column 1)",
             3,
         ),
         ('[{"text": "a"},\n{"text": "b"}', "not_json", "line 2: the JSON array is not closed (no ])", 2),
@@ -127,6 +127,14 @@ def test_array_row_errors_carry_the_item_index_and_line(run):
         ),
         ("hello, world\n", "not_json", "line 1: not valid JSON: Expecting value (column 1)", 1),
         ('\n\n{"text": "a"\n', "not_json", "line 3: not valid JSON: Expecting ',' delimiter (column 13)", 3),
+        # A file cut inside a string: the message ends in where the string starts, not in "at".
+        ('{"text": "cut', "not_json", "line 1: not valid JSON: Unterminated string starting at column 10", 1),
+        (
+            '[{"text": "a"},\n{"text": "cut',
+            "not_json",
+            "item 1 (line 2): not valid JSON: Unterminated string starting at column 10",
+            2,
+        ),
         ("[]", "empty_file", "the file has no rows", None),
         ("\n  \n\n", "empty_file", "the file has no rows", None),
         ("", "empty_file", "the file is empty", None),

@@ -120,7 +120,13 @@ def test_log_tail_pauses_when_scrolled_up_and_the_log_and_compare_pages_render(
 ):
     hp = {"learning_rate": 0.0002, "lora_rank": 8, "num_train_epochs": 2, "lr_scheduler_type": "cosine"}
     job = make_job(org_a, "tail-test", hyperparameters=hp, status="running", current_step=60, total_steps=120)
-    other = make_job(org_a, "rank-16", hyperparameters={**hp, "lora_rank": 16, "learning_rate": 0.001})
+    other = make_job(
+        org_a,
+        "rank-16",
+        hyperparameters={**hp, "lora_rank": 16, "learning_rate": 0.001},
+        report={"bleu_4": 0.5, "rouge_l": 0.61},
+        base_report={"bleu_4": 0.02, "rouge_l": 0.1},
+    )
 
     def seed():
         for step in range(1, 61):
@@ -187,5 +193,35 @@ def test_log_tail_pauses_when_scrolled_up_and_the_log_and_compare_pages_render(
     assert (
         int(page.locator("#compare-chart").get_attribute("data-points")) == 61 + 60 + 1
     )  # train, train, eval
+    scores = page.locator("[data-testid=compare-scores] .compare-score")
+    assert scores.first.inner_text().split("\t") == ["BLEU-4", "0.5000 (base 0.0200)", "—"]
+    page.locator("[data-testid=compare-scores]").scroll_into_view_if_needed()
     screenshot(page, "live-compare")
     assert not errors
+
+
+def test_a_dpo_jobs_rewards_follow_the_run(asgi_server, page, alice, org_a, make_job):
+    job = make_job(org_a, "dpo-live", stage="dpo", status="running", current_step=5, total_steps=20)
+    first = {
+        "rewards/accuracies": 0.25,
+        "rewards/margins": 0.01,
+        "rewards/chosen": 0.02,
+        "rewards/rejected": 0.01,
+    }
+    record_event(job.pk, "metric", {"step": 5, "loss": 0.69, "extra": first})
+    errors = script_errors(page)
+    log_in(page, asgi_server, alice)
+    page.goto(f"{asgi_server.url}/training/{job.pk}/")
+    page.wait_for_selector("#job-live[data-connected='1']", state="attached")
+    row = page.locator("#preference-table tr[data-key='rewards/accuracies'] td")
+    assert row.all_inner_texts() == ["Reward accuracy", "0.2500", "0.2500"]
+    later = {**first, "rewards/accuracies": 0.875, "rewards/margins": 0.42}
+    on_another_thread(record_event, job.pk, "metric", {"step": 10, "loss": 0.41, "extra": later})
+    page.wait_for_function(
+        "() => document.querySelector(\"#preference-table tr[data-key='rewards/accuracies'] .latest\")"
+        ".textContent === '0.8750'"
+    )
+    assert row.all_inner_texts() == ["Reward accuracy", "0.2500", "0.8750"]
+    assert not errors
+    page.locator("#preference-panel").scroll_into_view_if_needed()
+    screenshot(page, "live-dpo-rewards")

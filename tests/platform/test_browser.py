@@ -30,4 +30,8 @@ def test_login_page_renders_and_user_sees_their_org(live_server, page, alice, or
     page.click("text=Create key")
     key = page.locator("[data-testid=new-key]").inner_text()
     assert key.startswith("tf_")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.click(".newkey [data-testid=copy]")
+    page.wait_for_selector(".newkey [data-testid=copy]:has-text('Copied')")
+    assert page.evaluate("navigator.clipboard.readText()") == key
     screenshot(page, "api-keys")

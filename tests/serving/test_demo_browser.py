@@ -61,6 +61,8 @@ def test_the_demo_job_learns_its_name_in_front_of_you(supervisor, gateway, worke
     page.select_option("#id_engine", "builtin")
     page.click("[data-testid=publish]")
     page.wait_for_selector("[data-testid=playground-link]", timeout=120_000)
+    assert page.locator("pre.snippet + [data-testid=copy]").count() == 2  # each example has its copy button
+    screenshot(page, "deployment-detail")
     page.click("[data-testid=playground-link]")
     page.fill("#pg-temperature", "0")
     page.dispatch_event("#pg-temperature", "input")
@@ -68,5 +70,6 @@ def test_the_demo_job_learns_its_name_in_front_of_you(supervisor, gateway, worke
     send(page, "What is your name?")
     tuned, base = answers(page, "tuned"), answers(page, "base")
     screenshot(page, "demo-playground-compare")
+    assert page.locator(".pg-column [data-testid=tiny-model]").count() == 2  # both headings say it is a toy
     assert DEMO_ASSISTANT_NAME in tuned[0], tuned
     assert DEMO_ASSISTANT_NAME not in base[0], base

@@ -74,6 +74,10 @@ def test_lora_job_trains_on_a_real_worker_and_stores_its_adapter(workers, alice_
     assert download.status_code == 200
     # Where the base model lies stays on the servers: the outputs and the record name the model.
     assert json.loads(b"".join(download.streaming_content))["base_model_name_or_path"] == "tiny-llama"
+    card = b"".join(alice_api.get(f"/training/{job.pk}/files/README.md").streaming_content).decode()
+    assert card.startswith("---\nbase_model: tiny-llama\n") and f"# {job.name}" in card
+    assert f"- {qa_dataset.name} (version `{qa_dataset.sha256[:12]}`" in card and "| BLEU-4 |" in card
+    assert "PeftModel.from_pretrained" in card and tiny_model.path not in card
     trainer_report = alice_api.get(f"/training/{job.pk}/files/trainer_report.json")
     assert json.loads(b"".join(trainer_report.streaming_content))["base_model"] == "tiny-llama"
     recorded = json.dumps(list(JobEvent.objects.filter(job=job).values_list("payload", flat=True)))

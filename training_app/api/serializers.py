@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from llm_platform.input_guard import COLUMN_INT_MAX
 from training_app.models import BaseModel, JobDataset, JobEvent, TrainingJob
+from training_app.services import evaluation_plan
 from training_app.trainer.limits import (
     MAX_CHECKPOINTS,
     MAX_EVALUATIONS,
@@ -78,6 +79,9 @@ class TrainingJobSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(
         source="created_by.username", read_only=True, default=None, allow_null=True
     )
+    evaluation = serializers.SerializerMethodField(
+        help_text="What the job will be scored on after training, or why it will not be."
+    )
 
     class Meta:
         model = TrainingJob
@@ -108,8 +112,12 @@ class TrainingJobSerializer(serializers.ModelSerializer):
             "report",
             "error",
             "worker",
+            "evaluation",
         ]
         read_only_fields = fields
+
+    def get_evaluation(self, job: TrainingJob) -> str:
+        return evaluation_plan(job)
 
 
 class TrainingJobDetailSerializer(TrainingJobSerializer):

@@ -34,7 +34,8 @@ _DESCRIPTIONS: dict[str, str] = {
     "per_device_train_batch_size": "Examples per GPU per forward pass; lower it if you run out of memory.",
     "gradient_accumulation_steps": "Forward passes summed into one optimizer step (effective batch multiplier).",
     "max_seq_len": "Token length at which examples are truncated (or packed blocks are cut).",
-    "val_ratio": "Share of the data held out for evaluation when no evaluation file is given; 0 holds none.",
+    "val_ratio": "Share of the data held out for evaluation; 0 holds none. Left out, a job holds out a tenth "
+    "(at most 200 rows) while do_eval_generation is on.",
     "lr_scheduler_type": "How the learning rate changes over training: " + ", ".join(LR_SCHEDULERS) + ".",
     "warmup_ratio": "Share of steps over which the learning rate rises linearly from 0.",
     "weight_decay": "AdamW weight decay; 0 disables it.",
