@@ -10,6 +10,7 @@ SECTIONS = [
     ("Deployments", "serving:list"),
     ("GPUs", "gpus:list"),
     ("API keys", "api-keys"),
+    ("Members", "members"),
 ]
 
 
