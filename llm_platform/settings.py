@@ -178,6 +178,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
 
+# Fair share: among queued jobs of one priority, organizations that used less device time lately go first.
+FAIR_SHARE_WINDOW_HOURS = env_int("FAIR_SHARE_WINDOW_HOURS", 24)
+
 # --- Serving: engines (vLLM in its own environment, or the built-in one); see serving_app/checks.py ---
 _VLLM_VENV_PYTHON = BASE_DIR / ".venv-vllm" / "bin" / "python"
 VLLM_PYTHON = env_str("VLLM_PYTHON") or (str(_VLLM_VENV_PYTHON) if _VLLM_VENV_PYTHON.exists() else "")

@@ -20,6 +20,7 @@ urlpatterns = [
     path("invitations/<int:pk>/revoke/", teams.invitation_revoke, name="invitation-revoke"),
     path("invitations/<str:token>/", teams.invitation_accept, name="invitation-accept"),
     path("audit/", teams.audit_log, name="audit"),
+    path("", include("serving_app.usage_urls")),
     path("orgs/new/", teams.new_organization, name="new-org"),
     path("signup/", teams.signup, name="signup"),
     path("datasets/", include("datasets_app.urls")),

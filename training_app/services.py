@@ -41,6 +41,14 @@ def device_count(devices: str) -> int:
     return len(set(devices.split(",")))
 
 
+def _budget_error(org, devices: str) -> str | None:
+    """A GPU job can never start in an organization whose monthly GPU budget is zero: refused at create.
+    (A budget merely used up makes the job wait for next month instead; the scheduler says so.)"""
+    if devices != "cpu" and org.monthly_gpu_hours is not None and org.monthly_gpu_hours <= 0:
+        return "your organization has no GPU-hour budget: use 'cpu', or ask an operator for a budget"
+    return None
+
+
 def _devices_error(devices: str) -> str | None:
     """Refused at once rather than waited on forever: GPU ids the fleet does not have. ``cpu`` and
     ``auto`` wait for a worker as they always did (the job's page says what it waits for)."""
@@ -89,7 +97,7 @@ def validate_job_request(
     elif not base_model.is_valid:
         problem = hide_server_paths(base_model.validation_error, base_model)
         errors["base_model"] = f"{base_model.name} failed validation: {problem}"
-    device_problem = _devices_error(devices)
+    device_problem = _devices_error(devices) or _budget_error(org, devices)
     if device_problem:
         errors["devices"] = device_problem
     if isinstance(seed, bool) or not isinstance(seed, int) or not SEED_BOUND.contains(seed):

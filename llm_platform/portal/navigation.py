@@ -11,6 +11,7 @@ SECTIONS = [
     ("GPUs", "gpus:list"),
     ("API keys", "api-keys"),
     ("Members", "members"),
+    ("Usage", "usage"),
 ]
 
 
