@@ -87,7 +87,7 @@ def usage_report(org, month: datetime) -> dict:
                 "device_hours": _hours(u.seconds),
                 "gpu_hours": _hours(u.gpu_seconds),
             }
-            for u in sorted(in_month, key=lambda u: -u.seconds)
+            for u in sorted(in_month, key=lambda u: (-u.seconds, u.job.pk))
         ],
         "tokens": [
             {
