@@ -8,6 +8,8 @@ no service needs a request. Work outside a request (workers, commands) records a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -49,6 +51,16 @@ def use_api_key(api_key) -> None:
         actor.api_key = api_key
 
 
+@contextmanager
+def acting(actor: Actor) -> Iterator[Actor]:
+    """Bind ``actor`` for code outside Django's request cycle (the ASGI gateway binds its request's)."""
+    token = _current.set(actor)
+    try:
+        yield actor
+    finally:
+        _current.reset(token)
+
+
 class ActorMiddleware:
     """Binds the request's actor for the length of the request (after authentication)."""
 
@@ -58,8 +70,5 @@ class ActorMiddleware:
     def __call__(self, request: HttpRequest):
         user = request.user if request.user.is_authenticated else None
         # One mutable object per request: the API key authenticated later in the view is added to it.
-        token = _current.set(Actor(user=user, client_address=client_address(request)))
-        try:
+        with acting(Actor(user=user, client_address=client_address(request))):
             return self.get_response(request)
-        finally:
-            _current.reset(token)

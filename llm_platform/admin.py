@@ -53,6 +53,20 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__email", "organization__slug", "organization__name"]
     autocomplete_fields = ["user", "organization"]
 
+    def save_model(self, request, obj, form, change):
+        before = Membership.objects.filter(pk=obj.pk).values("role").first() if change else {}
+        super().save_model(request, obj, form, change)
+        record(
+            obj.organization,
+            "member.role" if change else "member.add",
+            obj,
+            summary=changes(before or {}, {"role": obj.role}),
+        )
+
+    def delete_model(self, request, obj):
+        record(obj.organization, "member.remove", obj, summary=f"{obj.user} ({obj.role})")
+        super().delete_model(request, obj)
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):

@@ -37,6 +37,7 @@ def add_member(org: Organization, username: str, role: str, password: str | None
             user.set_unusable_password()
         user.save()
     membership, _ = Membership.objects.update_or_create(user=user, organization=org, defaults={"role": role})
+    record(org, "member.add", membership, summary=f"role {role}")
     return membership, created
 
 
