@@ -16,7 +16,7 @@ from django.utils import timezone
 from llm_platform.audit import record
 from llm_platform.models import ApiKey, AuditEntry, AuditLogImmutable, Membership, Role
 from tests.contract import assert_tenant_contract
-from tests.training.conftest import make_dataset, sft_rows
+from tests.training.conftest import make_dataset, sft_rows, tiny_model, tiny_model_dir  # noqa: F401
 from training_app import services
 from training_app.models import BaseModel
 
@@ -149,3 +149,17 @@ def test_retention_prunes_only_old_entries(org_a):
     record(org_a, "dataset.create", summary="new")
     call_command("prune_audit_log", stdout=io.StringIO())
     assert list(AuditEntry.objects.values_list("summary", flat=True)) == ["new"]
+
+
+def test_publishing_and_unpublishing_are_recorded(org_a, alice, tiny_model):  # noqa: F811 - the fixture
+    api_key, client = _key(org_a)
+    made = client.post(
+        "/api/deployments/", {"base_model": tiny_model.pk, "name": "tiny"}, content_type="application/json"
+    )
+    assert made.status_code == 201, made.json()
+    assert client.delete(f"/api/deployments/{made.json()['id']}/").status_code == 204
+    entries = AuditEntry.objects.filter(object_type="deployment").order_by("created_at", "id")
+    assert [(e.action, e.actor, e.object_repr) for e in entries] == [
+        ("deployment.publish", f"api-key:{api_key.prefix}", "tiny"),
+        ("deployment.unpublish", f"api-key:{api_key.prefix}", "tiny"),
+    ]
