@@ -163,3 +163,25 @@ def test_publishing_and_unpublishing_are_recorded(org_a, alice, tiny_model):  # 
         ("deployment.publish", f"api-key:{api_key.prefix}", "tiny"),
         ("deployment.unpublish", f"api-key:{api_key.prefix}", "tiny"),
     ]
+
+
+def test_operators_changing_an_organizations_limits_is_recorded(org_b):
+    staff = get_user_model().objects.create_superuser("ops", password="x")
+    admin = Client()
+    admin.force_login(staff)
+    form = {
+        "slug": "globex",
+        "name": "Globex Labs",
+        "max_running_jobs": "2",
+        "max_gpus": "",
+        "monthly_gpu_hours": "40",
+        "created_at_0": "2026-01-01",
+        "created_at_1": "00:00:00",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+    }
+    response = admin.post(f"/admin/llm_platform/organization/{org_b.pk}/change/", form)
+    assert response.status_code == 302, response.content[:2000]
+    entry = AuditEntry.objects.get(action="organization.settings")
+    assert (entry.actor, entry.organization_id) == ("ops", org_b.pk)
+    assert entry.summary == "max_running_jobs: None -> 2; monthly_gpu_hours: None -> 40"
