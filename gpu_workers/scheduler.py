@@ -176,13 +176,18 @@ def try_place(job: TrainingJob) -> Placement:
     return Placement.PLACED
 
 
+def _order(job: TrainingJob, usage: dict[int, int]) -> tuple:
+    """Placement order: priority, then fair share (less recent device time first), then first queued."""
+    return (-job.priority, usage.get(job.organization_id, 0), job.queued_at, job.pk)
+
+
 def schedule_pending() -> int:
     """Place every queued job that fits, in order. Returns how many were placed."""
     placed = 0
     held_back: set[str] = set()
     queued = list(TrainingJob.objects.filter(status=JobStatus.QUEUED, placed_at__isnull=True))
     usage = recent_usage({job.organization_id for job in queued}) if queued else {}
-    queued.sort(key=lambda job: (-job.priority, usage.get(job.organization_id, 0), job.queued_at, job.pk))
+    queued.sort(key=lambda job: _order(job, usage))
     for job in queued:
         try:
             kind, _count, indexes = wanted_devices(job)
@@ -308,10 +313,9 @@ def waiting_reason(job: TrainingJob) -> str | None:
         queued = TrainingJob.objects.filter(status=JobStatus.QUEUED, placed_at__isnull=True).exclude(
             pk=job.pk
         )
-        ahead = queued.filter(
-            Q(priority__gt=job.priority) | Q(priority=job.priority, queued_at__lt=job.queued_at)
-        )
-        ahead = sum(1 for other in ahead.only("devices") if _kind_of(other) == kind)
+        usage = recent_usage({job.organization_id, *queued.values_list("organization_id", flat=True)})
+        same_kind = [other for other in queued.filter(priority__gte=job.priority) if _kind_of(other) == kind]
+        ahead = sum(1 for other in same_kind if _order(other, usage) < _order(job, usage)) if same_kind else 0
         serving = _usable(kind, indexes).filter(serving_holds__gt=0).count()
         note = f" ({serving} serving published models)" if serving else ""
         return f"Waiting for {wanted} to be free{note}; {ahead} queued job{'s' if ahead != 1 else ''} ahead of it."

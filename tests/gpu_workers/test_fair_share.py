@@ -49,10 +49,12 @@ def test_bursts_of_two_organizations_alternate_on_one_device(
     for i in range(3):  # queued after all of Acme's burst: first come, first served would run them last
         submit(org_b, charlie, qa_data_b, tiny_model, f"b{i}")
     order = []
-    for _ in range(6):
+    for step in range(6):
         job = TrainingJob.objects.get(placed_at__isnull=False, status=JobStatus.QUEUED)
         order.append(job.name)
         run_for(job, 90)
+        if step == 0:  # Acme used 2 device-minutes, Globex none yet: Globex's waiting jobs come first
+            assert waiting_reason(TrainingJob.objects.get(name="a1")).endswith("2 queued jobs ahead of it.")
     assert order == ["a0", "b0", "a1", "b1", "a2", "b2"]
 
 
