@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.test import Client
+from django.test import AsyncClient, Client
 from django.utils import timezone
 
 from llm_platform.audit import record
@@ -185,3 +185,14 @@ def test_operators_changing_an_organizations_limits_is_recorded(org_b):
     entry = AuditEntry.objects.get(action="organization.settings")
     assert (entry.actor, entry.organization_id) == ("ops", org_b.pk)
     assert entry.summary == "max_running_jobs: None -> 2; monthly_gpu_hours: None -> 40"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_actor_is_known_under_asgi_too(alice, org_a):
+    """Daphne serves the portal and the API through Django's ASGI handler: the actor reaches the services."""
+    client = AsyncClient()
+    await client.aforce_login(alice)
+    response = await client.post("/api/api-keys/", {"name": "asgi"}, content_type="application/json")
+    assert response.status_code == 201
+    entry = await AuditEntry.objects.aget(action="api_key.create")
+    assert (entry.actor, entry.client_address) == ("alice", "127.0.0.1")
