@@ -24,6 +24,7 @@ from django.http import FileResponse
 from django.utils import timezone
 
 from llm_platform import input_guard
+from llm_platform.audit import record
 from llm_platform.db import retrying
 from llm_platform.errors import Conflict, DomainError, NotFound
 from llm_platform.input_guard import as_id
@@ -134,17 +135,29 @@ def create_dataset(
     if uploaded_file.size <= inline_bytes:
         with tempfile.TemporaryDirectory(prefix="tf-upload-") as work:
             try:
-                return ingest_and_store(
-                    dataset,
-                    upload_on_disk(uploaded_file, work),
-                    work_budget_bytes=inline_bytes,
-                    cancelled=cancelled,
+                return _recorded(
+                    ingest_and_store(
+                        dataset,
+                        upload_on_disk(uploaded_file, work),
+                        work_budget_bytes=inline_bytes,
+                        cancelled=cancelled,
+                    )
                 )
             except OverBudget:
                 pass  # unpacks to more than the request should read: the worker takes it, as a large file
             except FileError as exc:
                 raise UploadRejected(exc, filename) from None
-    return _store_for_background(dataset, uploaded_file)
+    return _recorded(_store_for_background(dataset, uploaded_file))
+
+
+def _recorded(dataset: Dataset) -> Dataset:
+    record(
+        dataset.organization,
+        "dataset.create",
+        dataset,
+        summary=f"{dataset.original_filename}, {dataset.status}",
+    )
+    return dataset
 
 
 def create_datasets(org, user, uploaded_files: Sequence, **options) -> list[Dataset]:
@@ -248,6 +261,7 @@ def delete_dataset(dataset: Dataset, org, *, operator: bool = False) -> None:
         )
     files = [dataset.original_file.name, dataset.normalised_file.name]
     with transaction.atomic():
+        record(org, "dataset.delete", dataset, summary=dataset.original_filename)
         dataset.delete()  # finished jobs keep its name and version (hash) in their record
     transaction.on_commit(lambda: delete_files(files))
 

@@ -7,9 +7,10 @@ device (``leased_job IS NULL``). Only after the commit is the job enqueued on th
 device, whose worker runs it. Nothing is double-booked: a device row holds at most one job, and the
 UPDATE that leases it only matches a free one (no job, and no serving engine: gpu_workers.serving_holds).
 
-Order: highest priority first, then first queued. A job waiting for devices of a kind holds back later
+Order: highest priority first; among equal priorities the organization that used the least device time
+lately first (fair share, gpu_workers.usage.recent_usage), then first queued. A job waiting for devices of a kind holds back later
 jobs of that kind (so a job wanting two GPUs is not starved by a stream of one-GPU jobs); a job waiting
-for its organization's quota, for devices that do not exist, or for explicit GPU ids holds back nobody.
+for its organization's quota or GPU budget, for devices that do not exist, or for explicit GPU ids holds back nobody.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from gpu_workers.capabilities import live_devices
 from gpu_workers.live import push_devices, push_queue
 from gpu_workers.models import Device, DeviceKind, DeviceStatus
 from gpu_workers.queues import get_queue
+from gpu_workers.usage import budget_left, gpu_hours_this_month, recent_usage
 from llm_platform.models import Organization
 from training_app.models import JobStatus, TrainingJob
 
@@ -41,6 +43,7 @@ class Placement(enum.Enum):
     PLACED = "placed"
     TAKEN = "taken"  # another scheduler placed it, or it is no longer queued
     QUOTA = "quota"  # its organization holds as many jobs or GPUs as it may
+    BUDGET = "budget"  # its organization used its monthly GPU-hours
     BUSY = "busy"  # the devices it needs exist but are in use
     UNSATISFIABLE = "unsatisfiable"  # no live host has enough such devices at all
 
@@ -99,6 +102,13 @@ def _over_quota(org: Organization, job: TrainingJob, kind: str, count: int) -> b
     return False
 
 
+def _over_budget(org: Organization, kind: str) -> bool:
+    if kind != DeviceKind.GPU:
+        return False
+    left = budget_left(org)
+    return left is not None and left <= 0
+
+
 def _lease(job: TrainingJob, devices: list[Device], token: str) -> bool:
     """Lease every device or none (a savepoint undoes a partial lease)."""
     expires = timezone.now() + timedelta(seconds=conf.lease_seconds())
@@ -146,6 +156,8 @@ def try_place(job: TrainingJob) -> Placement:
             org = Organization.objects.select_for_update().get(pk=job.organization_id)
             if _over_quota(org, job, kind, count):
                 return Placement.QUOTA
+            if _over_budget(org, kind):
+                return Placement.BUDGET
             claimed = TrainingJob.objects.filter(
                 pk=job.pk, status=JobStatus.QUEUED, placed_at__isnull=True
             ).update(placed_at=timezone.now(), rq_job_id=token)
@@ -164,12 +176,19 @@ def try_place(job: TrainingJob) -> Placement:
     return Placement.PLACED
 
 
+def _order(job: TrainingJob, usage: dict[int, int]) -> tuple:
+    """Placement order: priority, then fair share (less recent device time first), then first queued."""
+    return (-job.priority, usage.get(job.organization_id, 0), job.queued_at, job.pk)
+
+
 def schedule_pending() -> int:
     """Place every queued job that fits, in order. Returns how many were placed."""
     placed = 0
     held_back: set[str] = set()
-    queued = TrainingJob.objects.filter(status=JobStatus.QUEUED, placed_at__isnull=True)
-    for job in queued.order_by("-priority", "queued_at", "pk"):
+    queued = list(TrainingJob.objects.filter(status=JobStatus.QUEUED, placed_at__isnull=True))
+    usage = recent_usage({job.organization_id for job in queued}) if queued else {}
+    queued.sort(key=lambda job: _order(job, usage))
+    for job in queued:
         try:
             kind, _count, indexes = wanted_devices(job)
         except ValueError:
@@ -285,14 +304,18 @@ def waiting_reason(job: TrainingJob) -> str | None:
         if kind == DeviceKind.GPU and org.max_gpus is not None:
             limits.append(f"{org.max_gpus} GPU{'s' if org.max_gpus != 1 else ''}")
         return f"Your organization is at its quota ({' and '.join(limits)}); it starts when one of its jobs ends."
+    if _over_budget(org, kind):
+        return (
+            f"Your organization has used {gpu_hours_this_month(org)} of its {org.monthly_gpu_hours} GPU-hour "
+            "budget this month; it starts next month, or when an operator raises the budget."
+        )
     if not _candidate_hosts(kind, count, indexes):
         queued = TrainingJob.objects.filter(status=JobStatus.QUEUED, placed_at__isnull=True).exclude(
             pk=job.pk
         )
-        ahead = queued.filter(
-            Q(priority__gt=job.priority) | Q(priority=job.priority, queued_at__lt=job.queued_at)
-        )
-        ahead = sum(1 for other in ahead.only("devices") if _kind_of(other) == kind)
+        usage = recent_usage({job.organization_id, *queued.values_list("organization_id", flat=True)})
+        same_kind = [other for other in queued.filter(priority__gte=job.priority) if _kind_of(other) == kind]
+        ahead = sum(1 for other in same_kind if _order(other, usage) < _order(job, usage)) if same_kind else 0
         serving = _usable(kind, indexes).filter(serving_holds__gt=0).count()
         note = f" ({serving} serving published models)" if serving else ""
         return f"Waiting for {wanted} to be free{note}; {ahead} queued job{'s' if ahead != 1 else ''} ahead of it."

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 MAX_DEPTH = 64  # a chat request with tool schemas nests ~10 levels; nothing we take comes close to 64
@@ -157,3 +158,17 @@ def as_id(value: Any) -> int | None:
             return None
         value = int(text)
     return value if isinstance(value, int) and 1 <= value <= INT64_MAX else None
+
+
+def optional_datetime(raw: str | None, field: str):
+    """An ISO 8601 date or date-time from a query string (UTC when no zone is given), None when blank."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadInput(
+            field, f"must be a date or date-time like 2026-01-31T12:00, not {_shown(text)!r}"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

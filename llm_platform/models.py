@@ -10,6 +10,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from llm_platform.actor import use_api_key
 from llm_platform.db import best_effort
 from llm_platform.errors import DomainError
 
@@ -28,6 +29,13 @@ class Organization(models.Model):
     )
     max_gpus = models.PositiveIntegerField(
         null=True, blank=True, help_text="GPUs this organization may hold at once (blank: no limit)."
+    )
+    monthly_gpu_hours = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="GPU-hours this organization may use per calendar month (blank: no budget).",
     )
 
     class Meta:
@@ -221,6 +229,7 @@ class ApiKey(models.Model):
         key = cls.objects.active().select_related("organization").filter(prefix=prefix).first()
         if key is None or not cls.hash_matches(raw_key, key.key_hash):
             return None
+        use_api_key(key)
         now = timezone.now()
         # Write at most once a minute so a busy integration does not turn every request into a write.
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > cls.LAST_USED_EVERY:
@@ -245,3 +254,108 @@ class ApiKey(models.Model):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             self.save(update_fields=["revoked_at"])
+
+
+class Invitation(models.Model):
+    """A one-time link that makes whoever opens it (logged in) a member with ``role``.
+
+    Only the token's hash is stored; the link is shown once to the inviter (and emailed when an address
+    was given and an email backend is configured)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(blank=True)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"invitation to {self.organization} as {self.role}"
+
+    @staticmethod
+    def hash_token(raw_token: str) -> str:
+        return _hash_key(raw_token)
+
+    @property
+    def state(self) -> str:
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "open"
+
+
+class AuditLogImmutable(DomainError):
+    status = 409
+    code = "immutable"
+
+
+def _refuse(*args, **kwargs):
+    raise AuditLogImmutable("Audit log entries cannot be changed or deleted.")
+
+
+class AuditQuerySet(models.QuerySet):
+    """Writes to existing entries are refused here, so no view, service or admin action can make them."""
+
+    update = delete = bulk_update = update_or_create = _refuse
+
+    def prune(self, before) -> int:
+        """Remove entries older than ``before``: the retention command's path, and the only deletion."""
+        return self.filter(created_at__lt=before)._raw_delete(self.db)
+
+
+class AuditEntry(models.Model):
+    """One state-changing action. References do not constrain: entries outlive what they name."""
+
+    organization = models.ForeignKey(
+        Organization, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_api_key = models.ForeignKey(
+        ApiKey, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    actor = models.CharField(max_length=160, help_text="Username, api-key:<prefix>, or system.")
+    action = models.CharField(max_length=60, db_index=True)
+    object_type = models.CharField(max_length=60, db_index=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    summary = models.CharField(max_length=500, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["organization", "-created_at"], name="audit_org_time")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_repr}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            _refuse()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        _refuse()

@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "llm_platform.tenancy.CurrentOrganizationMiddleware",
+    "llm_platform.actor.ActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "llm_platform.middleware.BadInputMiddleware",
@@ -197,6 +198,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
 
+# Fair share: among queued jobs of one priority, organizations that used less device time lately go first.
+FAIR_SHARE_WINDOW_HOURS = env_int("FAIR_SHARE_WINDOW_HOURS", 24)
+
 # --- Serving: engines (vLLM in its own environment, or the built-in one); see serving_app/checks.py ---
 _VLLM_VENV_PYTHON = BASE_DIR / ".venv-vllm" / "bin" / "python"
 VLLM_PYTHON = env_str("VLLM_PYTHON") or (str(_VLLM_VENV_PYTHON) if _VLLM_VENV_PYTHON.exists() else "")
@@ -227,6 +231,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Teams: invitations, sign-up, the audit log's retention; email is off unless a backend is named ---
+INVITATION_TTL_HOURS = env_int("INVITATION_TTL_HOURS", 72)
+SIGNUP_ENABLED = env_bool("SIGNUP_ENABLED", False)
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.dummy.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "tuneforge@localhost")
 
 # --- Security: strict by default outside DEBUG; SECURE_SSL_REDIRECT off behind a TLS proxy ---
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY") else None
@@ -274,6 +290,7 @@ SPECTACULAR_SETTINGS = {
         "JobStageEnum": "training_app.models.STAGE_CHOICES",
         "MemberRoleEnum": "llm_platform.models.Role",
         "KeyRoleEnum": [("member", "Read and write"), ("viewer", "Read only")],
+        "GivenRoleEnum": "llm_platform.members.ASSIGNABLE_CHOICES",
     },
     # The OpenAI-compatible gateway is served outside DRF: its paths are added from one description.
     "POSTPROCESSING_HOOKS": [

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from llm_platform.portal import teams
 from llm_platform.portal import views as portal
 
 handler404 = "llm_platform.api.errors.page_not_found"
@@ -12,6 +13,16 @@ urlpatterns = [
     path("orgs/switch/", portal.switch_org, name="switch-org"),
     path("api-keys/", portal.api_keys, name="api-keys"),
     path("api-keys/<int:pk>/revoke/", portal.revoke_api_key, name="api-key-revoke"),
+    path("members/", teams.member_list, name="members"),
+    path("members/<int:pk>/role/", teams.member_role, name="member-role"),
+    path("members/<int:pk>/remove/", teams.member_remove, name="member-remove"),
+    path("members/<int:pk>/transfer/", teams.member_transfer, name="member-transfer"),
+    path("invitations/<int:pk>/revoke/", teams.invitation_revoke, name="invitation-revoke"),
+    path("invitations/<str:token>/", teams.invitation_accept, name="invitation-accept"),
+    path("audit/", teams.audit_log, name="audit"),
+    path("", include("serving_app.usage_urls")),
+    path("orgs/new/", teams.new_organization, name="new-org"),
+    path("signup/", teams.signup, name="signup"),
     path("datasets/", include("datasets_app.urls")),
     path("healthz", portal.healthz, name="healthz"),
     path("admin/django-rq/", include("django_rq.urls")),

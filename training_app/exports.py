@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from llm_platform.audit import record
 from llm_platform.errors import Conflict, DomainError
 from training_app.artifacts import upload_directory
 from training_app.base_models import hide_server_paths, register_base_model
@@ -43,6 +44,7 @@ def request_merge(job: TrainingJob) -> None:
     if job.method not in ADAPTER_METHODS:
         raise Conflict("This job already produced full weights: there is no adapter to merge.")
     record_event(job.pk, "log", {"message": "Merge-and-export of the adapter queued."}, level="info")
+    record(job.organization, "job.export", job, summary="merge-and-export of the adapter queued")
     transaction.on_commit(
         lambda: django_rq.get_queue("default").enqueue(merge_job, job.pk, job_timeout=6 * 3600)
     )
@@ -92,7 +94,7 @@ def register_as_base_model(job: TrainingJob, name: str) -> BaseModel:
     download_outputs(job, target, merged=merged)
     root = job.base_model.root_base or job.base_model
     try:
-        return register_base_model(
+        model = register_base_model(
             name,
             path=str(target),
             organization=job.organization,
@@ -109,3 +111,5 @@ def register_as_base_model(job: TrainingJob, name: str) -> BaseModel:
             hide_server_paths(exc.message),
             fields={key: hide_server_paths(str(value)) for key, value in (exc.fields or {}).items()},
         ) from exc
+    record(job.organization, "job.register_base", job, summary=f"registered as base model {name}")
+    return model

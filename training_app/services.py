@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 
 from gpu_workers.capabilities import capabilities, explicit_gpus_problem
+from llm_platform.audit import record
 from llm_platform.errors import Conflict, DomainError
 from llm_platform.tenancy import scoped
 from training_app.base_models import hide_server_paths
@@ -44,6 +45,14 @@ def device_count(devices: str) -> int:
     if devices.startswith("auto:"):
         return int(devices[len("auto:") :])
     return len(set(devices.split(",")))
+
+
+def _budget_error(org, devices: str) -> str | None:
+    """A GPU job can never start in an organization whose monthly GPU budget is zero: refused at create.
+    (A budget merely used up makes the job wait for next month instead; the scheduler says so.)"""
+    if devices != "cpu" and org.monthly_gpu_hours is not None and org.monthly_gpu_hours <= 0:
+        return "your organization has no GPU-hour budget: use 'cpu', or ask an operator for a budget"
+    return None
 
 
 def _devices_error(devices: str) -> str | None:
@@ -120,7 +129,7 @@ def validate_job_request(
     elif not base_model.is_valid:
         problem = hide_server_paths(base_model.validation_error, base_model)
         errors["base_model"] = f"{base_model.name} failed validation: {problem}"
-    device_problem = _devices_error(devices)
+    device_problem = _devices_error(devices) or _budget_error(org, devices)
     if device_problem:
         errors["devices"] = device_problem
     if isinstance(seed, bool) or not isinstance(seed, int) or not SEED_BOUND.contains(seed):
@@ -253,6 +262,7 @@ def create_job(
             from training_app.events import record_event
 
             record_event(job.pk, "status", {"from": None, "to": JobStatus.QUEUED, "reason": "created"})
+            record(org, "job.create", job, summary=f"{stage}/{method} on {base_model}, devices {devices}")
             _schedule_on_commit(job)
     except IntegrityError as exc:
         raise DomainError(f"A job named {name!r} already exists.", fields={"name": "already exists"}) from exc
@@ -269,6 +279,7 @@ def cancel_job(job: TrainingJob, reason: str = "cancelled by a user") -> Trainin
     """Queued jobs stop at once; a running job's runner sees the status, kills the trainer's process
     group and frees its devices itself (so they are not handed out while the trainer still runs)."""
     job = transition(job, JobStatus.CANCELLED, reason=reason)
+    record(job.organization, "job.cancel", job, summary=f"{job.previous_status} -> cancelled")
     if job.previous_status != JobStatus.RUNNING:
         from gpu_workers.scheduler import job_stopped
 
@@ -288,6 +299,7 @@ def retry_job(job: TrainingJob) -> TrainingJob:
             f"Its training data was deleted ({', '.join(gone)}): create a new job with other datasets."
         )
     job = transition(job, JobStatus.QUEUED, reason="retried", error="")
+    record(job.organization, "job.retry", job, summary=f"{job.previous_status} -> queued")
     _schedule_on_commit(job)
     return job
 
@@ -298,6 +310,7 @@ def rename_job(job: TrainingJob, new_name: str) -> TrainingJob:
     if TrainingJob.objects.filter(organization=job.organization, name=new_name).exclude(pk=job.pk).exists():
         raise DomainError("Name taken.", fields={"name": f"a job named {new_name!r} already exists"})
     TrainingJob.objects.filter(pk=job.pk).update(name=new_name)
+    record(job.organization, "job.rename", job, summary=f"name: {job.name} -> {new_name}")
     job.name = new_name
     return job
 
@@ -317,6 +330,7 @@ def delete_job(job: TrainingJob) -> None:
         )
         if not deleted:
             raise Conflict("The job changed state meanwhile; try again.")
+        record(job.organization, "job.delete", job, summary=job.status)
     if prefix:
         delete_artifacts(prefix)
 

@@ -18,11 +18,13 @@ from django.db import transaction
 from django.db.models import Max
 from rapidfuzz import fuzz
 
+from llm_platform.audit import changes, record
 from llm_platform.errors import Conflict, DomainError
 
 from ..ingest import FileError
 from ..models import Dataset
 from ..processing import DEFAULT_OPTIONS, ingest_and_store
+from ..storage import delete_files
 from .models import KnowledgeBase, KnowledgeExport, PairStatus, QAPair
 
 LAYOUTS = ("alpaca", "messages")
@@ -53,6 +55,7 @@ def filter_pairs(queryset, params):
 def update_pair(
     pair: QAPair, *, question: str | None = None, answers=None, status: str | None = None
 ) -> QAPair:
+    before = {"question": pair.question, "answers": pair.answers, "status": pair.status}
     if question is not None:
         if not question.strip():
             raise DomainError("The question must not be empty.", fields={"question": ["empty"]})
@@ -69,13 +72,17 @@ def update_pair(
             )
         pair.status = status
     pair.save()
+    after = {"question": pair.question, "answers": pair.answers, "status": pair.status}
+    record(pair.organization, "qa_pair.update", pair, summary=changes(before, after))
     return pair
 
 
 def accept_all(kb: KnowledgeBase, params=None) -> int:
     """Accept every pending pair of ``kb`` the filters select (document, flagged); returns how many."""
     pending = filter_pairs(kb.pairs.filter(status=PairStatus.PENDING), {**(params or {}), "status": ""})
-    return pending.update(status=PairStatus.ACCEPTED)
+    accepted = pending.update(status=PairStatus.ACCEPTED)
+    record(kb.organization, "qa_pair.accept_all", kb, summary=f"{accepted} pairs accepted")
+    return accepted
 
 
 def _normal(question: str) -> str:
@@ -149,11 +156,14 @@ def export_pairs(
             for row in _rows(pairs, layout, system_prompt):
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         dataset.size_bytes = path.stat().st_size
+        # The ingest runs outside any transaction (it reads and writes files); only the export's rows are
+        # atomic, and a dataset whose export row could not be written is removed again.
+        try:
+            ingest_and_store(dataset, path)
+        except FileError as exc:
+            raise DomainError(f"The export was refused by ingest: {exc.message}", code=exc.code) from None
+    try:
         with transaction.atomic():
-            try:
-                ingest_and_store(dataset, path)
-            except FileError as exc:
-                raise DomainError(f"The export was refused by ingest: {exc.message}", code=exc.code) from None
             export = KnowledgeExport.objects.create(
                 organization_id=kb.organization_id,
                 knowledge_base=kb,
@@ -163,4 +173,10 @@ def export_pairs(
                 system_prompt=system_prompt,
             )
             export.pairs.set(pairs)
+            record(kb.organization, "knowledge_base.export", export, summary=f"dataset {dataset.name}")
+    except BaseException:
+        files = [dataset.original_file.name, dataset.normalised_file.name]
+        dataset.delete()
+        delete_files(files)
+        raise
     return export

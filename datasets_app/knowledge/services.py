@@ -6,7 +6,6 @@ a file that cannot be read is refused with its name and reason, and nothing of i
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from pathlib import Path
 
@@ -14,13 +13,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from llm_platform.audit import record
 from llm_platform.errors import DomainError
 from llm_platform.models import ApiKey, Role, role_at_least
 
 from ..errors import UploadRejected, shown_name
 from ..ingest import FileError, safe_filename
 from ..services import _tokenizer_option
-from ..storage import delete_files, save_local_file, upload_on_disk
+from ..storage import delete_files, save_local_file, sha256_of, upload_on_disk
 from .documents import QA_FORMATS, check_size, document_format, parse_document
 from .extraction import ExtractionRunner
 from .models import DocumentKind, ExtractionMode, ExtractionRun, KnowledgeBase, KnowledgeDocument
@@ -53,9 +53,11 @@ def create_knowledge_base(org, user, *, name: str, description: str = "") -> Kno
     name = (name or "").strip()
     if not name:
         raise DomainError("Give the knowledge base a name.", fields={"name": ["required"]})
-    return KnowledgeBase.objects.create(
+    kb = KnowledgeBase.objects.create(
         organization=org, created_by=_user(user), name=name[:200], description=description or ""
     )
+    record(org, "knowledge_base.create", kb)
+    return kb
 
 
 def add_document(kb: KnowledgeBase, uploaded_file) -> KnowledgeDocument:
@@ -87,11 +89,11 @@ def _skips(skipped: dict) -> str:
 
 
 def _store(kb, filename, file_format, path: Path, parsed, size: int) -> KnowledgeDocument:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_of(path)  # streamed: a document may be as large as MAX_UPLOAD_MB
     stored = save_local_file(path, f"knowledge/{kb.organization_id}/{kb.uid}/{digest[:16]}/{filename}")
     try:
         with transaction.atomic():
-            return KnowledgeDocument.objects.create(
+            document = KnowledgeDocument.objects.create(
                 organization_id=kb.organization_id,
                 knowledge_base=kb,
                 filename=filename,
@@ -105,6 +107,8 @@ def _store(kb, filename, file_format, path: Path, parsed, size: int) -> Knowledg
                 entries=parsed.entries,
                 skipped=parsed.skipped,
             )
+            record(kb.organization, "knowledge_document.add", document, summary=f"to {kb.name}")
+            return document
     except BaseException:
         delete_files([stored])
         raise
@@ -112,6 +116,7 @@ def _store(kb, filename, file_format, path: Path, parsed, size: int) -> Knowledg
 
 def delete_document(document: KnowledgeDocument) -> None:
     stored = document.original_file.name
+    record(document.knowledge_base.organization, "knowledge_document.delete", document)
     document.delete()  # its pairs keep their text; their document link is cleared
     transaction.on_commit(lambda: delete_files([stored]))
 
@@ -171,6 +176,7 @@ def start_extraction(
         options=checked,
         created_by=_user(user),
     )
+    record(kb.organization, "extraction.start", run, summary=f"{mode} extraction of {kb.name}")
     ExtractionRunner.enqueue_on_commit(run)
     return run
 
@@ -209,4 +215,6 @@ def set_endpoint(
             kb.llm_key_encrypted = encrypt(api_key)
     kb.llm_model, kb.llm_is_deployment = model[:200], deployment
     kb.save(update_fields=["llm_base_url", "llm_model", "llm_key_encrypted", "llm_is_deployment"])
+    where = f"deployment {kb.llm_model}" if deployment else f"{kb.llm_model} at {kb.llm_base_url}"
+    record(kb.organization, "knowledge_base.set_endpoint", kb, summary=where)  # never the key
     return kb

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from llm_platform.models import ApiKey, Membership, Organization, Scope
+from llm_platform.members import ASSIGNABLE_CHOICES
+from llm_platform.models import ApiKey, AuditEntry, Invitation, Membership, Organization, Scope
 
 
 class OrganizationSerializer(serializers.ModelSerializer):
@@ -75,3 +76,51 @@ class CurrentOrganizationSerializer(OrganizationSerializer):
     class Meta(OrganizationSerializer.Meta):
         fields = [*OrganizationSerializer.Meta.fields, "role", "members"]
         read_only_fields = OrganizationSerializer.Meta.fields
+
+
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=ASSIGNABLE_CHOICES, help_text="The member's new role.")
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(
+        source="created_by.username", read_only=True, default=None, allow_null=True
+    )
+    state = serializers.ChoiceField(choices=["open", "accepted", "revoked", "expired"], read_only=True)
+    role = serializers.ChoiceField(choices=ASSIGNABLE_CHOICES, default="member")
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "state", "created_by", "created_at", "expires_at", "accepted_at"]
+        read_only_fields = ["id", "state", "created_by", "created_at", "expires_at", "accepted_at"]
+
+
+class NewInvitationSerializer(InvitationSerializer):
+    link = serializers.CharField(read_only=True, help_text="The one-time link to pass on. Shown once.")
+    token = serializers.CharField(
+        read_only=True, help_text="The link's token, for POST /api/invitations/accept/."
+    )
+
+    class Meta(InvitationSerializer.Meta):
+        fields = [*InvitationSerializer.Meta.fields, "link", "token"]
+
+
+class AcceptInvitationSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=200, help_text="The token of an invitation link.")
+
+
+class AuditEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEntry
+        fields = [
+            "id",
+            "created_at",
+            "actor",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "summary",
+            "client_address",
+        ]
+        read_only_fields = fields

@@ -19,6 +19,7 @@ from llm_platform.api.serializers import (
 )
 from llm_platform.api.viewsets import TenantCreateListRetrieveDestroyViewSet
 from llm_platform.models import ApiKey
+from llm_platform.services import issue_api_key, revoke_api_key
 
 
 class CurrentOrganizationView(APIView):
@@ -51,7 +52,7 @@ class ApiKeyViewSet(TenantCreateListRetrieveDestroyViewSet):
         self._refuse_key_auth()
         serializer = ApiKeySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        api_key, raw_key = ApiKey.issue(
+        api_key, raw_key = issue_api_key(
             self.org,
             name=serializer.validated_data.get("name", ""),
             role=serializer.validated_data.get("role", ApiKey._meta.get_field("role").default),
@@ -65,7 +66,7 @@ class ApiKeyViewSet(TenantCreateListRetrieveDestroyViewSet):
         """Revoke (the row stays for the audit trail)."""
         self._refuse_key_auth()
         api_key = self.get_object()
-        api_key.revoke()
+        revoke_api_key(api_key)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @action(detail=True, methods=["post"])

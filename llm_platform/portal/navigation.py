@@ -11,6 +11,8 @@ SECTIONS = [
     ("Deployments", "serving:list"),
     ("GPUs", "gpus:list"),
     ("API keys", "api-keys"),
+    ("Members", "members"),
+    ("Usage", "usage"),
 ]
 
 

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_rq import get_connection
 
+from llm_platform import services
 from llm_platform.errors import DomainError
 from llm_platform.models import ApiKey, Role, role_at_least
 from llm_platform.portal.forms import ApiKeyForm
@@ -69,7 +70,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
         require_write(request)
         if form.is_valid():
             try:
-                _api_key, new_key = ApiKey.issue(
+                _api_key, new_key = services.issue_api_key(
                     org,
                     name=form.cleaned_data["name"],
                     role=form.cleaned_data["role"],
@@ -90,7 +91,7 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 def revoke_api_key(request: HttpRequest, pk: int) -> HttpResponse:
     require_write(request)
     api_key = get_scoped_or_404(ApiKey.objects, request.org, pk=pk)
-    api_key.revoke()
+    services.revoke_api_key(api_key)
     messages.success(request, f"Key {api_key.prefix}… revoked.")
     return redirect("api-keys")
 

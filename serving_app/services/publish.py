@@ -14,6 +14,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from llm_platform.audit import record
 from llm_platform.errors import Conflict, DomainError, NotFound
 from llm_platform.tenancy import scoped
 from serving_app.conf import default_engine_kind as configured_engine_kind
@@ -200,6 +201,7 @@ def publish(
                 artifacts=artifacts,
                 created_by=user if getattr(user, "pk", None) else None,
             )
+            record(org, "deployment.publish", deployment, summary=f"{source} on {target.kind} ({device})")
     except IntegrityError as exc:
         raise DomainError(
             f"A deployment named {name!r} already exists in this organization.",
@@ -228,6 +230,7 @@ def unpublish(deployment: Deployment) -> None:
     prefix = f"deployments/{deployment.organization_id}/{deployment.uid.hex}"
     with transaction.atomic():
         Deployment.objects.filter(pk=deployment.pk).delete()
+        record(deployment.organization, "deployment.unpublish", deployment)
         if job_id is not None:
             sync_job_status(job_id)
     if deployment.source == DeploymentSource.CHECKPOINT:

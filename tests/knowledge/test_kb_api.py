@@ -9,6 +9,7 @@ from datasets_app.knowledge.models import KnowledgeBase, KnowledgeDocument, QAPa
 from datasets_app.knowledge.secrets import decrypt
 from datasets_app.models import Dataset
 from datasets_app.services import preview_rows
+from llm_platform.models import AuditEntry
 from tests.contract import assert_tenant_contract
 from tests.datasets.dataset_support import isolated_media, stored_files  # noqa: F401
 from tests.knowledge.conftest import (
@@ -124,6 +125,16 @@ def test_structured_extraction_review_and_export(alice_api, kb, queue):
     assert again["version"] == 2 and again["dataset"]["id"] != body["dataset"]["id"]
     assert again["dataset"]["format"] == "alpaca" and again["dataset"]["num_rows"] == 5
 
+    # Each change is in the organization's audit log, with alice as the actor.
+    log = AuditEntry.objects.filter(organization_id=dataset.organization_id)
+    actions = list(log.filter(action__startswith="knowledge").values_list("action", flat=True))
+    assert actions.count("knowledge_document.add") == 4 and "knowledge_base.create" in actions
+    assert actions.count("knowledge_base.export") == 2
+    assert log.filter(action="extraction.start").count() == 3
+    assert log.filter(action="qa_pair.update", summary__contains="如何退货").exists()
+    assert log.filter(action="qa_pair.accept_all", summary="3 pairs accepted").exists()
+    assert set(log.filter(action__startswith="knowledge").values_list("actor", flat=True)) == {"alice"}
+
 
 @pytest.mark.parametrize(
     ("name", "content", "code"),
@@ -163,6 +174,8 @@ def test_the_endpoint_key_is_stored_encrypted_and_never_shown(alice_api, bob_api
     deployed = alice_api.put(url, {"deployment": True, "model": "support-bot"}, format="json").json()
     assert deployed["llm_base_url"].endswith("/v1") and deployed["llm_is_deployment"] is True
     assert org_a.api_keys.filter(name__startswith="knowledge base").count() == 1
+    changes = AuditEntry.objects.filter(organization=org_a, action="knowledge_base.set_endpoint")
+    assert changes.count() == 3 and not changes.filter(summary__contains="sk-very-secret").exists()
 
 
 def test_generated_extraction_needs_an_endpoint_and_options_in_range(alice_api, kb):
