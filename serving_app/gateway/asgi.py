@@ -33,7 +33,13 @@ logger = logging.getLogger("serving_app.gateway")
 PREFIX = "/v1/"
 
 
+# OpenAI's fine-tuning side (multipart uploads, not latency-critical) is Django's: serving_app.openai_ft.
+DJANGO_PREFIXES = ("/v1/files", "/v1/fine_tuning")
+
+
 def is_gateway_path(path: str) -> bool:
+    if path.startswith(DJANGO_PREFIXES):
+        return False
     return path.startswith(PREFIX) or path == PREFIX.rstrip("/")
 
 
