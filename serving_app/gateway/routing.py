@@ -15,6 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from llm_platform.api.authentication import bearer_token
+from llm_platform.errors import DomainError
 from llm_platform.models import ApiKey, Organization, Scope, scope_granted
 from serving_app.gateway.errors import GatewayError, model_not_found, permission_denied
 from serving_app.models import Deployment, DeploymentStatus, Engine, EngineStatus
@@ -199,7 +200,12 @@ def authenticate_and_resolve(header: str, name) -> Target:
 
 def _fine_tuned_target(org_id: int, name: str) -> Target:
     """A succeeded job's ``ft:`` model, published on first use (the gateway waits while it loads)."""
-    deployment = fine_tuned.ensure_deployment(org_id, name) if name.startswith("ft:") else None
+    try:
+        deployment = fine_tuned.ensure_deployment(org_id, name) if name.startswith("ft:") else None
+    except DomainError as exc:
+        raise GatewayError(
+            404, f"The model `{name}` cannot be loaded: {exc.message}", param="model", code="model_not_found"
+        ) from None
     if deployment is None:
         raise model_not_found(name)
     return dataclasses.replace(target_of(deployment), served_name=name, usage_name=name)

@@ -8,9 +8,10 @@ import re
 
 from django.db import IntegrityError
 
-from llm_platform.errors import Conflict, DomainError
+from llm_platform.errors import Conflict
 from serving_app.models import Deployment, DeploymentSource
 from serving_app.openai_ft import ids
+from serving_app.openai_ft.objects import kept_checkpoints
 from serving_app.services.publish import publish
 from training_app.models import JobStatus, TrainingJob
 
@@ -39,7 +40,9 @@ def deployment_name(job: TrainingJob, step: int | None) -> str:
 
 
 def ensure_deployment(org_id: int, name: str) -> Deployment | None:
-    """The deployment serving ``name`` (created now if the job has none), or None if no such model."""
+    """The deployment serving ``name`` (created now if the job has none), or None if no such model.
+    Raises DomainError, saying why, when the model exists but cannot be served (a checkpoint no longer
+    on disk, say)."""
     found = job_of_model(org_id, name)
     if found is None:
         return None
@@ -50,10 +53,11 @@ def ensure_deployment(org_id: int, name: str) -> Deployment | None:
         return existing
     try:
         return publish(job.organization, name=deployment_name(job, step), job=job, checkpoint_step=step)
-    except (IntegrityError, Conflict):
-        return Deployment.objects.filter(job=job, source=source, checkpoint_step=step).first()
-    except DomainError:
-        return None
+    except (IntegrityError, Conflict):  # published by a concurrent request meanwhile
+        found = Deployment.objects.filter(job=job, source=source, checkpoint_step=step).first()
+        if found is None:
+            raise
+        return found
 
 
 def served_names(org) -> list[tuple[str, object]]:
@@ -62,7 +66,6 @@ def served_names(org) -> list[tuple[str, object]]:
     jobs = TrainingJob.objects.filter(organization=org, status__in=SUCCEEDED).exclude(api_options={})
     for job in jobs.select_related("base_model", "organization"):
         out.append((ids.fine_tuned_model(job), job.finished_at or job.created_at))
-        steps = job.events.filter(type="checkpoint").values_list("payload__step", flat=True)
-        for step in sorted({int(s) for s in steps if s}):
+        for step in kept_checkpoints(job):
             out.append((ids.checkpoint_model(job, step), job.finished_at or job.created_at))
     return out

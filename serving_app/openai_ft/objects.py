@@ -10,6 +10,7 @@ from django.utils import timezone
 from datasets_app.models import Dataset, DatasetStatus
 from serving_app.openai_ft import ids
 from training_app.models import JobEvent, JobStatus, TrainingJob
+from training_app.trainer.spec import SAVE_TOTAL_LIMIT
 
 FILE_STATUS = {
     DatasetStatus.UPLOADED: "uploaded",
@@ -153,14 +154,21 @@ def _metrics(job: TrainingJob) -> list[dict]:
     return [row for row in rows if isinstance(row, dict)]
 
 
+def kept_checkpoints(job: TrainingJob) -> list[int]:
+    """The steps of the checkpoints a run keeps: its newest SAVE_TOTAL_LIMIT."""
+    steps = JobEvent.objects.filter(job=job, type="checkpoint").values_list("payload__step", flat=True)
+    return sorted({int(s) for s in steps if s}, reverse=True)[:SAVE_TOTAL_LIMIT]
+
+
 def checkpoint_objects(job: TrainingJob) -> list[dict]:
-    """Newest first, each with the losses logged at or before its step."""
+    """The checkpoints a run keeps (its newest SAVE_TOTAL_LIMIT, as OpenAI keeps the last three epochs'),
+    newest first, each with the losses logged at or before its step."""
     metrics = _metrics(job)
     events = JobEvent.objects.filter(job=job, type="checkpoint").order_by("-seq")
     seen, out = set(), []
     for event in events:
         step = int((event.payload or {}).get("step") or 0)
-        if not step or step in seen:
+        if not step or step in seen or len(seen) == SAVE_TOTAL_LIMIT:
             continue
         seen.add(step)
         train = [m for m in metrics if m.get("loss") is not None and int(m.get("step") or 0) <= step]

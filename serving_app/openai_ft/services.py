@@ -101,7 +101,9 @@ def _base_model(org, name: object) -> BaseModel:
                 return base
     base = visible.filter(name=name).first()
     if base is None:
-        raise ModelNotFound(f"The model `{name}` does not exist or you do not have access to it.")
+        raise ModelNotFound(
+            f"The model `{name}` does not exist or you do not have access to it.", fields={"param": "model"}
+        )
     return base
 
 

@@ -8,6 +8,7 @@ from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,8 +30,20 @@ AFTER = OpenApiParameter("after", str, description="The id of the last object of
 LIMIT = OpenApiParameter("limit", int)
 
 
+class AnyAccept(BaseContentNegotiation):
+    """The client asks for ``application/binary`` or ``application/json`` as it pleases: we answer JSON (or
+    the file's bytes), as OpenAI does, never 406."""
+
+    def select_parser(self, request, parsers):
+        return DefaultContentNegotiation().select_parser(request, parsers)
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class OpenAIView(APIView):
     parser_classes = [SafeJSONParser]
+    content_negotiation_class = AnyAccept
 
     def get_exception_handler(self):
         return exception_handler
