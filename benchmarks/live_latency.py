@@ -62,7 +62,7 @@ def prepare() -> tuple[int, str]:
     from llm_platform.services import add_member, create_organization
     from training_app.models import BaseModel, TrainingJob
 
-    for path in (DB, Path(f"{DB}-journal")):
+    for path in (DB, *(Path(f"{DB}{suffix}") for suffix in ("-journal", "-wal", "-shm"))):
         path.unlink(missing_ok=True)
     call_command("migrate", verbosity=0)
     org, _ = create_organization("bench", "Bench")

@@ -95,3 +95,14 @@ class Dataset(models.Model):
 
     def writable_by(self, org) -> bool:
         return self.organization_id is not None and org is not None and self.organization_id == org.id
+
+
+# Knowledge-base QA extraction keeps its models in its own module; importing them here registers them.
+from .knowledge.models import (  # noqa: E402, F401
+    Chunk,
+    ExtractionRun,
+    KnowledgeBase,
+    KnowledgeDocument,
+    KnowledgeExport,
+    QAPair,
+)

@@ -24,6 +24,7 @@ from django.http import FileResponse
 from django.utils import timezone
 
 from llm_platform import input_guard
+from llm_platform.db import retrying
 from llm_platform.errors import Conflict, DomainError, NotFound
 from llm_platform.input_guard import as_id
 from llm_platform.tenancy import scoped
@@ -147,16 +148,29 @@ def create_dataset(
 
 
 def create_datasets(org, user, uploaded_files: Sequence, **options) -> list[Dataset]:
-    """Several uploads at once (Bisheng's ``files``): all are accepted, or none is kept."""
+    """Several uploads at once (Bisheng's ``files``): all are accepted, or none is kept.
+
+    Each file is ingested outside any transaction, as a single upload is: a transaction around them all
+    would hold the database's write lock for as long as the slowest ingest, and every other writer (the
+    workers' events and heartbeats, API keys, other uploads) would wait for it. So a refusal undoes the
+    files already accepted by deleting their rows, then their stored files.
+    """
     created: list[Dataset] = []
     try:
-        with transaction.atomic():
-            for uploaded_file in uploaded_files:
-                created.append(create_dataset(org, user, uploaded_file, **options))
+        for uploaded_file in uploaded_files:
+            created.append(create_dataset(org, user, uploaded_file, **options))
     except BaseException:
-        delete_files(name for d in created for name in (d.original_file.name, d.normalised_file.name))
+        _discard(created)
         raise
     return created
+
+
+def _discard(datasets: list[Dataset]) -> None:
+    """Rows first (through a short lock, too): a background job queued for one of them finds no row and
+    skips it, and no row is left pointing at a deleted file."""
+    ids = [d.pk for d in datasets]
+    retrying(lambda: Dataset.objects.filter(pk__in=ids).delete(), what="the datasets of a refused upload")
+    delete_files(name for d in datasets for name in (d.original_file.name, d.normalised_file.name))
 
 
 def _check_size(size: int) -> None:

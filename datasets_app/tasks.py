@@ -14,6 +14,8 @@ from pathlib import Path
 
 from django.utils import timezone
 
+from llm_platform.db import best_effort, retrying
+
 from .ingest import FileError
 from .models import Dataset, DatasetStatus
 from .processing import ready_fields, run_ingest, store_normalised
@@ -54,8 +56,11 @@ def process_dataset(dataset_id: int) -> str:
                 "Processing failed unexpectedly; the operators have the details.",
             )
             raise
-    finished = Dataset.objects.filter(pk=dataset_id, status=DatasetStatus.PROCESSING).update(
-        **ready_fields(result, normalised, sha256)
+    finished = retrying(
+        lambda: Dataset.objects.filter(pk=dataset_id, status=DatasetStatus.PROCESSING).update(
+            **ready_fields(result, normalised, sha256)
+        ),
+        what=f"the result of dataset {dataset_id}",
     )
     if not finished:  # deleted (or reset) while we worked: keep no orphan file
         delete_files([normalised])
@@ -64,9 +69,13 @@ def process_dataset(dataset_id: int) -> str:
 
 
 def save_progress(dataset_id: int, fraction: float) -> None:
-    # Below 1 until the row is ready: storing the normalised file is still ahead.
-    Dataset.objects.filter(pk=dataset_id, status=DatasetStatus.PROCESSING).update(
-        progress=round(min(max(fraction, 0.0), 0.99), 4), updated_at=timezone.now()
+    # Below 1 until the row is ready: storing the normalised file is still ahead. Only informative: a
+    # locked database skips it (the next report writes a newer one) instead of failing the ingest.
+    best_effort(
+        lambda: Dataset.objects.filter(pk=dataset_id, status=DatasetStatus.PROCESSING).update(
+            progress=round(min(max(fraction, 0.0), 0.99), 4), updated_at=timezone.now()
+        ),
+        what=f"the progress of dataset {dataset_id}",
     )
 
 
@@ -93,12 +102,15 @@ def _refuse(dataset: Dataset, error: FileError) -> str:
 
 
 def _fail(dataset_id: int, code: str, message: str, **fields) -> str:
-    failed = Dataset.objects.filter(pk=dataset_id, status=DatasetStatus.PROCESSING).update(
-        status=DatasetStatus.FAILED,
-        progress=0.0,
-        error_code=code,
-        error_message=message,
-        updated_at=timezone.now(),
-        **fields,
+    failed = retrying(
+        lambda: Dataset.objects.filter(pk=dataset_id, status=DatasetStatus.PROCESSING).update(
+            status=DatasetStatus.FAILED,
+            progress=0.0,
+            error_code=code,
+            error_message=message,
+            updated_at=timezone.now(),
+            **fields,
+        ),
+        what=f"the failure of dataset {dataset_id}",
     )
     return DatasetStatus.FAILED if failed else "skipped"

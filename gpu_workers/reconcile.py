@@ -29,6 +29,7 @@ from rq.job import Job
 from rq.job import JobStatus as RQStatus
 from rq.registry import StartedJobRegistry
 
+from datasets_app.knowledge.extraction import requeue_lost_extractions
 from datasets_app.reconcile import requeue_stalled_datasets
 from gpu_workers import conf
 from gpu_workers.live import push_devices
@@ -200,6 +201,7 @@ def reconcile() -> dict:
         "released": release_stale_leases(),
         "replaced": replace_lost_placements(),
         "datasets": requeue_stalled_datasets(),
+        "extractions": requeue_lost_extractions(),
     }
     report["placed"] = schedule_pending()
     if any(report.values()):

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from llm_platform.db import retrying
 from training_app.events import record_event
 from training_app.models import JobEvent, TrainingJob
 
@@ -29,7 +30,12 @@ class EventRecorder:
         self.on_checkpoint = on_checkpoint  # a new checkpoint on disk (it is copied to storage)
         self.done = False
         self.error_reason = ""
-        steps = JobEvent.objects.filter(job_id=job_id, type="metric").values_list("payload__step", flat=True)
+        steps = retrying(
+            lambda: list(
+                JobEvent.objects.filter(job_id=job_id, type="metric").values_list("payload__step", flat=True)
+            ),
+            what=f"the recorded steps of job {job_id}",
+        )
         self.last_metric_step = max((int(s) for s in steps if s is not None), default=-1)
 
     def handle(self, line: str) -> None:
@@ -44,7 +50,6 @@ class EventRecorder:
         event = self.hide(event)
         kind = event.pop("type", "log")
         event.pop("ts", None)
-        job = TrainingJob.objects.filter(pk=self.job_id)
         if kind == "log":
             message = event.get("message", "")
             self.note(message)
@@ -56,15 +61,16 @@ class EventRecorder:
             self.last_metric_step = max(self.last_metric_step, step)
             record_event(self.job_id, "metric", event)
         elif kind == "progress":
-            job.update(current_step=event.get("step") or 0, total_steps=event.get("total_steps") or 0)
+            self._update(current_step=event.get("step") or 0, total_steps=event.get("total_steps") or 0)
             record_event(self.job_id, "progress", event)
         elif kind == "checkpoint":
-            job.update(last_checkpoint_step=event.get("step"))
+            self._update(last_checkpoint_step=event.get("step"))
             record_event(self.job_id, "checkpoint", event)
             if self.on_checkpoint is not None and event.get("path") and event.get("step"):
                 self.on_checkpoint(Path(event["path"]), int(event["step"]))
         elif kind == "eval":
-            job.update(report=event.get("report") or {})
+            # Both reports are kept: the page shows the base model's column after a reload too.
+            self._update(report=event.get("report") or {}, base_report=event.get("base_report") or {})
             record_event(self.job_id, "eval", event)
         elif kind == "done":
             self.done = True
@@ -95,6 +101,20 @@ class EventRecorder:
                 finished = kind == "done"
         return finished
 
+    def _update(self, **fields) -> None:
+        """The job row's copy of the trainer's progress; setting values, so safe to retry."""
+        retrying(
+            lambda: TrainingJob.objects.filter(pk=self.job_id).update(**fields),
+            what=f"the progress of job {self.job_id}",
+        )
+
     def _checkpoint_step(self) -> int:
-        step = TrainingJob.objects.filter(pk=self.job_id).values_list("last_checkpoint_step", flat=True).get()
+        step = retrying(
+            lambda: (
+                TrainingJob.objects.filter(pk=self.job_id)
+                .values_list("last_checkpoint_step", flat=True)
+                .get()
+            ),
+            what=f"the checkpoint step of job {self.job_id}",
+        )
         return step or 0

@@ -30,6 +30,7 @@ from gpu_workers.models import Device, DeviceKind, DeviceStatus
 from gpu_workers.recorder import EventRecorder
 from gpu_workers.scheduler import job_stopped
 from gpu_workers.trainer_process import TrainerProcess, exit_reason, stop_leftover
+from llm_platform.db import retrying
 from llm_platform.errors import Conflict
 from training_app.base_models import chat_template_for, hide_paths_in, hide_server_paths
 from training_app.events import record_event
@@ -91,7 +92,7 @@ class LeaseKeeper(threading.Thread):
         try:
             while not self.done.wait(conf.heartbeat_seconds()):
                 try:
-                    self.renew()
+                    retrying(self.renew, what=f"the lease of job {self.job_id}")
                 except Exception:  # noqa: BLE001 - retried at the next beat
                     logger.warning("could not renew the lease of job %s", self.job_id, exc_info=True)
         finally:
@@ -114,20 +115,26 @@ class JobRunner:
     def run(self) -> str:
         job = TrainingJob.objects.select_related("base_model", "organization").get(pk=self.job_id)
         devices = list(Device.objects.filter(pk__in=self.device_ids).order_by("host", "index"))
+        start = {"worker": f"{host_name()}:{os.getpid()}", "attempts": job.attempts + 1}
         try:
-            job = transition(
-                job,
-                JobStatus.RUNNING,
-                reason=f"started on {', '.join(map(str, devices)) or 'this host'}",
-                worker=f"{host_name()}:{os.getpid()}",
-                attempts=job.attempts + 1,
-                expect={"rq_job_id": self.lease_token} if self.lease_token else None,
+            job = retrying(
+                lambda: transition(
+                    self.job_id,
+                    JobStatus.RUNNING,
+                    reason=f"started on {', '.join(map(str, devices)) or 'this host'}",
+                    expect=self._own_run(),
+                    **start,
+                ),
+                what=f"the start of job {self.job_id}",
             )
         except Conflict:
-            status = TrainingJob.objects.get(pk=self.job_id).status
-            if status != JobStatus.RUNNING:  # cancelled while it waited; a running one is another's to free
-                job_stopped(self.job_id, self.lease_token)
-            return status
+            # A start whose commit went through while its answer was lost with the connection is ours.
+            job = TrainingJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING, **start).first()
+            if job is None or not self._still_mine():
+                status = self._status()
+                if status != JobStatus.RUNNING:  # cancelled while it waited; a running one is another's
+                    job_stopped(self.job_id, self.lease_token)
+                return status
         keeper = LeaseKeeper(self.job_id, self.lease_token)
         keeper.start()
         try:
@@ -145,7 +152,9 @@ class JobRunner:
             keeper.join(timeout=5)
             logger.info("job %s: runner done", self.job_id)
             # Only what this run held: after a cancel and a quick retry the job may hold others already.
-            job_stopped(self.job_id, self.lease_token)
+            retrying(
+                lambda: job_stopped(self.job_id, self.lease_token), what=f"the devices of job {self.job_id}"
+            )
 
     def _run(self, job: TrainingJob, devices: list[Device]) -> str:
         work_dir = Path(settings.WORK_DIR) / "jobs" / str(job.uid)
@@ -309,16 +318,19 @@ class JobRunner:
         if why == "shutdown":
             # This process's devices take no new job: the requeued one must go to a worker that stays.
             mine = Device.objects.filter(pk__in=self.device_ids, worker_pid=os.getpid())
-            mine.update(status=DeviceStatus.OFFLINE)
+            retrying(lambda: mine.update(status=DeviceStatus.OFFLINE), what="this worker's devices")
             push_devices(self.device_ids)
             try:
                 job = TrainingJob.objects.get(pk=self.job_id)
-                transition(
-                    job,
-                    JobStatus.QUEUED,
-                    reason="the worker is shutting down; resuming from the last checkpoint",
-                    queued_at=job.queued_at,
-                    expect={"status": JobStatus.RUNNING, "rq_job_id": self.lease_token},
+                retrying(
+                    lambda: transition(
+                        job,
+                        JobStatus.QUEUED,
+                        reason="the worker is shutting down; resuming from the last checkpoint",
+                        queued_at=job.queued_at,
+                        expect={"status": JobStatus.RUNNING, "rq_job_id": self.lease_token},
+                    ),
+                    what=f"the requeue of job {self.job_id}",
                 )
                 self.log("Stopped: the worker is shutting down; the job waits for a device.", level="warning")
             except Conflict:
@@ -343,14 +355,17 @@ class JobRunner:
         record_event(self.job_id, "log", {"message": message}, level=level)
 
     def _status(self) -> str:
-        return TrainingJob.objects.filter(pk=self.job_id).values_list("status", flat=True).get()
+        return retrying(
+            lambda: TrainingJob.objects.filter(pk=self.job_id).values_list("status", flat=True).get(),
+            what=f"the status of job {self.job_id}",
+        )
 
     def _still_mine(self) -> bool:
         """Still running, and still this placement's run (not cancelled, not requeued elsewhere)."""
         job = TrainingJob.objects.filter(pk=self.job_id, status=JobStatus.RUNNING)
         if self.lease_token:
             job = job.filter(rq_job_id=self.lease_token)
-        return job.exists()
+        return retrying(job.exists, what=f"the status of job {self.job_id}")
 
     def _own_run(self) -> dict | None:
         return {"rq_job_id": self.lease_token} if self.lease_token else None
@@ -362,18 +377,24 @@ class JobRunner:
         name_base_model_in_adapters(output_dir, job.base_model.name)
         self.doing = "storing the job's output"
         files = upload_directory(output_dir, prefix)
-        report = TrainingJob.objects.filter(pk=self.job_id).values_list("report", flat=True).get()
+        report = retrying(
+            lambda: TrainingJob.objects.filter(pk=self.job_id).values_list("report", flat=True).get(),
+            what=f"the report of job {self.job_id}",
+        )
         if not report and (output_dir / "eval_report.json").exists():
             report = hide_paths_in(json.loads((output_dir / "eval_report.json").read_text()), job.base_model)
         try:
-            transition(
-                self.job_id,
-                JobStatus.SUCCEEDED,
-                reason="finished",
-                expect=self._own_run(),
-                artifacts_prefix=prefix,
-                artifacts={"files": files},
-                report=report or {},
+            retrying(
+                lambda: transition(
+                    self.job_id,
+                    JobStatus.SUCCEEDED,
+                    reason="finished",
+                    expect=self._own_run(),
+                    artifacts_prefix=prefix,
+                    artifacts={"files": files},
+                    report=report or {},
+                ),
+                what=f"the success of job {self.job_id}",
             )
         except Conflict:
             return self._status()  # cancelled in the last instant: keep the cancel
@@ -392,7 +413,12 @@ class JobRunner:
             self.log(f"Last {len(lines)} lines of trainer output:\n{tail}", level="error")
             error = f"{reason}\n\nLast {len(lines)} lines of trainer output:\n{tail}"
         try:
-            transition(self.job_id, JobStatus.FAILED, reason=reason, error=error, expect=self._own_run())
+            retrying(
+                lambda: transition(
+                    self.job_id, JobStatus.FAILED, reason=reason, error=error, expect=self._own_run()
+                ),
+                what=f"the failure of job {self.job_id}",
+            )
         except Conflict:
             pass  # already cancelled, finished or requeued
 

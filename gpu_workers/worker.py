@@ -8,6 +8,7 @@ its heartbeat is stale) and at once requeues the jobs that process was running.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -26,6 +27,7 @@ from gpu_workers.live import push_devices
 from gpu_workers.models import Device, DeviceStatus
 from gpu_workers.reconcile import reconcile_if_due, take_over
 from gpu_workers.runner import STOP_REQUESTED
+from llm_platform.db import retrying
 
 logger = logging.getLogger(__name__)
 
@@ -86,13 +88,17 @@ def register(kind: str, index: int) -> tuple[Device, list[int]]:
     return device, recovered
 
 
+def _beat(device: Device, reading: DeviceReading) -> int:
+    return Device.objects.filter(pk=device.pk, worker_token=WORKER_TOKEN).update(
+        heartbeat_at=timezone.now(), status=_status_from_drain(), **_reading_fields(reading)
+    )
+
+
 def heartbeat(devices: list[Device]) -> None:
     """Fresh readings, and proof of life, for the devices this process holds."""
     for device in devices:
         reading = read_device(device.kind, device.index)
-        held = Device.objects.filter(pk=device.pk, worker_token=WORKER_TOKEN).update(
-            heartbeat_at=timezone.now(), status=_status_from_drain(), **_reading_fields(reading)
-        )
+        held = retrying(functools.partial(_beat, device, reading), what=f"the heartbeat of {device}")
         if not held:
             raise DeviceTakenOver(f"{device} is now served by another worker")
     push_devices([d.pk for d in devices])

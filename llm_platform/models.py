@@ -10,6 +10,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from llm_platform.db import best_effort
 from llm_platform.errors import DomainError
 
 SLUG_VALIDATOR = RegexValidator(
@@ -223,9 +224,18 @@ class ApiKey(models.Model):
         now = timezone.now()
         # Write at most once a minute so a busy integration does not turn every request into a write.
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > cls.LAST_USED_EVERY:
-            cls.objects.filter(pk=key.pk).update(last_used_at=now)
+            cls.touch(key.pk, now)
             key.last_used_at = now
         return key
+
+    @classmethod
+    def touch(cls, pk: int, when=None) -> None:
+        """Record that the key was used. Only informative: a locked or unreachable database skips it
+        (logged) after a fraction of a second, never failing or stalling the request."""
+        when = when or timezone.now()
+        best_effort(
+            lambda: cls.objects.filter(pk=pk).update(last_used_at=when), what=f"the last use of API key {pk}"
+        )
 
     @property
     def is_active(self) -> bool:

@@ -20,6 +20,10 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY is required unless DEBUG=true (see .env.example)")
     SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"  # noqa: S105
 
+# Encrypts secrets stored in the database (knowledge-base endpoint keys); SECRET_KEY when unset.
+# Set it before rotating SECRET_KEY, or stored secrets become unreadable.
+SECRETS_ENCRYPTION_KEY = env_secret("SECRETS_ENCRYPTION_KEY")
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -87,11 +91,20 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Workers and the web server write concurrently: wait for the lock instead of failing.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    # WAL: readers never wait for the writer, nor the writer for readers. Transactions take the write
+    # lock when they begin (IMMEDIATE), so two of them never deadlock upgrading a read; a statement waits
+    # up to SQLITE_BUSY_TIMEOUT for the lock, then fails (and the writers that must not fail retry).
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": env_int("SQLITE_BUSY_TIMEOUT", 5),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    }
     # A file, not memory, so test workers in other processes see the same test database.
     # Named per process so two test runs on one machine do not share (and break) one file.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+# Workers, the serving supervisor and the usage flush retry a write that a locked or unreachable
+# database refused for this long (llm_platform.db.retrying) before they give up on it.
+DATABASE_RETRY_SECONDS = env_int("DATABASE_RETRY_SECONDS", 60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: queues and the channel layer. Unset -> an embedded redis-server on a socket in var/ ---
@@ -104,10 +117,17 @@ if EMBEDDED_REDIS:
 RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 7 * 24 * 3600}}
 RQ_SHOW_ADMIN_LINK = True
 
+# channels_redis waits for messages with BZPOPMIN blocking 5 s; redis-py 8 reads every reply with a 5 s socket
+# timeout by default, so an idle socket's wait raced the timeout and dropped the connection every 5 s.
+# Reads must outlast the blocking wait.
+CHANNEL_LAYER_SOCKET_TIMEOUT = 30
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNEL_LAYER_PREFIX", "tuneforge")},
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT}],
+            "prefix": env_str("CHANNEL_LAYER_PREFIX", "tuneforge"),
+        },
     }
 }
 

@@ -9,6 +9,7 @@ kills the engines its predecessor left and starts them afresh.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
@@ -22,6 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from gpu_workers.serving_holds import clear_serving_holds, hold_for_serving, release_for_serving
+from llm_platform.db import retrying
 from serving_app import cache
 from serving_app.conf import engine_flags, serving_dir, vllm_python
 from serving_app.engine.client import EngineClient, EngineRequestError
@@ -41,6 +43,20 @@ STABLE_AFTER = 300.0  # an engine ready this long has its restart count forgiven
 WANTED = (DeploymentStatus.STARTING, DeploymentStatus.READY)
 GPU_RETRY_SECONDS = 5.0  # how often an engine waiting for a GPU that a training job holds looks again
 GPU_WAIT = "Waiting for GPU"  # how gpu_workers.serving_holds starts that note
+
+
+def _save_engine(engine_id: int, **fields) -> int:
+    """An engine's state, written through a short database outage: the gateway routes by it."""
+    return retrying(
+        lambda: Engine.objects.filter(pk=engine_id).update(**fields), what=f"the state of engine {engine_id}"
+    )
+
+
+def _deployment(change, deployment_id: int, *args) -> bool:
+    """``mark_ready`` and the like, written through a short database outage."""
+    return retrying(
+        functools.partial(change, deployment_id, *args), what=f"the status of deployment {deployment_id}"
+    )
 
 
 @dataclass
@@ -106,7 +122,7 @@ class Supervisor:
         if run is None:
             if engine.status == EngineStatus.FAILED and engine.restarts > settings.SERVING_MAX_RESTARTS:
                 for deployment in wanted:
-                    mark_failed(deployment.pk, engine.error or "The engine failed.")
+                    _deployment(mark_failed, deployment.pk, engine.error or "The engine failed.")
             elif now >= self.retry_at.get(engine.pk, 0):
                 self.start(engine, wanted)
             return
@@ -118,7 +134,7 @@ class Supervisor:
         if not run.ready:
             if run.client.healthy():
                 run.ready, run.ready_since, run.last_health = True, now, now
-                Engine.objects.filter(pk=engine.pk).update(status=EngineStatus.READY, ready_at=timezone.now())
+                _save_engine(engine.pk, status=EngineStatus.READY, ready_at=timezone.now())
                 logger.info("engine %s is ready", engine.key)
             elif now - run.process.started > settings.SERVING_START_TIMEOUT:
                 run.process.stop()
@@ -137,7 +153,7 @@ class Supervisor:
             run.health_failures = 0
             run.loaded = None  # re-read what the engine really has
             if engine.restarts and now - run.ready_since > STABLE_AFTER:
-                Engine.objects.filter(pk=engine.pk).update(restarts=0)
+                _save_engine(engine.pk, restarts=0)
             return True
         run.health_failures += 1
         if run.health_failures < HEALTH_FAILURES:
@@ -169,12 +185,12 @@ class Supervisor:
                     path = cache.materialise(deployment.artifacts.get("files", []))
                     run.client.load_adapter(deployment.engine_name, str(path))
                 except (EngineRequestError, OSError, ValueError) as exc:
-                    mark_failed(deployment.pk, f"The engine could not load the adapter: {exc}")
+                    _deployment(mark_failed, deployment.pk, f"The engine could not load the adapter: {exc}")
                     continue
                 run.loaded.add(deployment.engine_name)
                 logger.info("engine %s: loaded %s", engine.key, deployment.engine_name)
             if deployment.status != DeploymentStatus.READY:
-                mark_ready(deployment.pk)
+                _deployment(mark_ready, deployment.pk)
 
     # --- starting, crashing, stopping ---------------------------------------------------------------
     def launch_for(self, engine: Engine, wanted: list[Deployment]) -> EngineLaunch:
@@ -217,18 +233,22 @@ class Supervisor:
         except (OSError, ValueError) as exc:
             self.release_gpu(engine.pk)
             message = f"The engine cannot start: {exc}"
-            Engine.objects.filter(pk=engine.pk).update(
-                status=EngineStatus.FAILED, error=message, restarts=settings.SERVING_MAX_RESTARTS + 1
+            _save_engine(
+                engine.pk,
+                status=EngineStatus.FAILED,
+                error=message,
+                restarts=settings.SERVING_MAX_RESTARTS + 1,
             )
             for deployment in wanted:
-                mark_failed(deployment.pk, message)
+                _deployment(mark_failed, deployment.pk, message)
             return
         api_key = secrets.token_urlsafe(24)
         env = launch.env(dict(os.environ), api_key=api_key, cpu_kvcache_gb=settings.SERVING_CPU_KVCACHE_GB)
         process = EngineProcess.start(argv, env, self.log_path(engine), cwd=settings.BASE_DIR)
         base_url = f"http://{LISTEN_HOST}:{launch.port}"
         self.running[engine.pk] = Running(process, EngineClient(base_url, api_key))
-        Engine.objects.filter(pk=engine.pk).update(
+        _save_engine(
+            engine.pk,
             status=EngineStatus.STARTING,
             pid=process.pid,
             port=launch.port,
@@ -249,7 +269,8 @@ class Supervisor:
         last_lines = "\n".join(tail.strip().splitlines()[-5:])
         restarts = engine.restarts + 1
         give_up = restarts > settings.SERVING_MAX_RESTARTS
-        Engine.objects.filter(pk=engine.pk).update(
+        _save_engine(
+            engine.pk,
             status=EngineStatus.FAILED,
             restarts=restarts,
             last_exit_code=code,
@@ -260,9 +281,11 @@ class Supervisor:
         logger.warning("engine %s: %s (restart %s)", engine.key, reason, restarts)
         for deployment in wanted:
             if give_up:
-                mark_failed(deployment.pk, f"{reason} It was restarted {restarts - 1} times; giving up.")
+                _deployment(
+                    mark_failed, deployment.pk, f"{reason} It was restarted {restarts - 1} times; giving up."
+                )
             else:
-                mark_starting(deployment.pk, f"{reason} Restarting it.")
+                _deployment(mark_starting, deployment.pk, f"{reason} Restarting it.")
         self.retry_at[engine.pk] = time.monotonic() + min(60.0, 2.0**restarts)
 
     def idle(self, engine: Engine) -> None:
@@ -281,7 +304,8 @@ class Supervisor:
         run.process.stop()
         run.client.close()
         self.release_gpu(engine.pk)
-        Engine.objects.filter(pk=engine.pk).update(
+        _save_engine(
+            engine.pk,
             status=EngineStatus.STOPPED,
             pid=None,
             port=None,
@@ -314,13 +338,11 @@ class Supervisor:
                 self.forget(engine)
 
     def forget(self, engine: Engine) -> None:
-        Engine.objects.filter(pk=engine.pk).update(
-            status=EngineStatus.STOPPED, pid=None, port=None, base_url="", api_key=""
-        )
+        _save_engine(engine.pk, status=EngineStatus.STOPPED, pid=None, port=None, base_url="", api_key="")
         for deployment_id in engine.deployments.filter(status=DeploymentStatus.READY).values_list(
             "pk", flat=True
         ):
-            mark_starting(deployment_id, "The serving supervisor restarted.")
+            _deployment(mark_starting, deployment_id, "The serving supervisor restarted.")
 
     # --- the GPU an engine runs on, shared with training (gpu_workers.serving_holds) -----------------
     def hold_gpu(self, engine: Engine, wanted: list[Deployment]) -> bool:
@@ -333,7 +355,7 @@ class Supervisor:
             self.holding[engine.pk] = index
             Engine.objects.filter(pk=engine.pk, error__startswith=GPU_WAIT).update(error="")
             return True
-        Engine.objects.filter(pk=engine.pk).update(error=waiting)
+        _save_engine(engine.pk, error=waiting)
         Deployment.objects.filter(pk__in=[d.pk for d in wanted], status=DeploymentStatus.STARTING).update(
             error=waiting
         )
@@ -352,7 +374,7 @@ class Supervisor:
     def refresh_log(self, engine: Engine, run: Running, now: float) -> None:
         if now - run.last_log >= LOG_EVERY:
             run.last_log = now
-            Engine.objects.filter(pk=engine.pk).update(log_tail=log_tail(run.process.log_path))
+            _save_engine(engine.pk, log_tail=log_tail(run.process.log_path))
 
     def prune_cache(self) -> None:
         keep = {

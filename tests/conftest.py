@@ -6,6 +6,7 @@ alice owns org A, bob is a member of A, vera is a viewer of A, charlie is an out
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -35,6 +36,16 @@ def redis_server():
             redis_embedded.stop()
     else:
         yield settings.REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """SQLite runs in WAL mode: a killed run may have left the log of a test database of the same name
+    (the same process id), which SQLite would replay into the new one."""
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if name and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        for suffix in ("-wal", "-shm"):
+            Path(f"{name}{suffix}").unlink(missing_ok=True)
 
 
 @pytest.fixture

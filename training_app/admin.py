@@ -1,13 +1,55 @@
+from django import forms
 from django.contrib import admin, messages
 
 from llm_platform.errors import DomainError
 from training_app import services
-from training_app.base_models import register_base_model
+from training_app.base_models import check_base_model, register_base_model
 from training_app.models import BaseModel, JobDataset, JobEvent, TrainingJob
+
+
+class BaseModelForm(forms.ModelForm):
+    """Refuses a model that would not work (a path outside MODEL_ROOTS, no tokenizer, no chat template):
+    nothing is saved, and the field at fault says why."""
+
+    class Meta:
+        model = BaseModel
+        fields = [
+            "name",
+            "path",
+            "hub_id",
+            "chat_template_source",
+            "chat_template_name",
+            "chat_template",
+            "trust_remote_code",
+            "enabled_for_all",
+            "enabled_orgs",
+            "organization",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            check_base_model(
+                path=data.get("path") or "",
+                hub_id=data.get("hub_id") or "",
+                chat_template_source=data.get("chat_template_source") or "",
+                chat_template_name=data.get("chat_template_name") or "",
+                chat_template=data.get("chat_template") or "",
+                trust_remote_code=bool(data.get("trust_remote_code")),
+            )
+        except DomainError as exc:
+            fields = {name: message for name, message in (exc.fields or {}).items() if name in self.fields}
+            for name, message in fields.items():
+                self.add_error(name, message)
+            raise forms.ValidationError(exc.message) from exc
+        return data
 
 
 @admin.register(BaseModel)
 class BaseModelAdmin(admin.ModelAdmin):
+    form = BaseModelForm
     list_display = [
         "name",
         "architecture",
@@ -49,10 +91,8 @@ class BaseModelAdmin(admin.ModelAdmin):
             )
             obj.pk = saved.pk
         except DomainError as exc:
-            obj.is_valid = False
-            obj.validation_error = exc.message
-            super().save_model(request, obj, form, change)
-            messages.error(request, f"Saved but not usable: {exc.message}")
+            # Checked by the form a moment ago; a model directory changed since is reported, not saved.
+            messages.error(request, f"Not saved: {exc.message}")
 
 
 class JobDatasetInline(admin.TabularInline):

@@ -98,8 +98,7 @@ def _parameter_count(config, trust_remote_code: bool) -> int | None:
         return None
 
 
-def register_base_model(
-    name: str,
+def check_base_model(
     *,
     path: str = "",
     hub_id: str = "",
@@ -107,12 +106,9 @@ def register_base_model(
     chat_template_name: str = "",
     chat_template: str = "",
     trust_remote_code: bool = False,
-    enabled_for_all: bool = True,
-    organization=None,
-    source_job=None,
-    root_base=None,
-) -> BaseModel:
-    """Validate and save (or refresh) a base model. ``trust_remote_code`` is for operators' calls only."""
+) -> tuple[str, dict]:
+    """Every check a base model must pass before it is saved: ``(source, inspected info)`` or a DomainError
+    whose ``fields`` name the input at fault (the admin form shows them and saves nothing)."""
     if bool(path) == bool(hub_id):
         raise DomainError("Give either a local path or a hub id.", fields={"path": "path or hub_id"})
     source = str(path_under_model_roots(path)) if path else hub_id
@@ -129,6 +125,32 @@ def register_base_model(
             "The tokenizer has no chat template: pick a named or custom one.",
             fields={"chat_template_source": "the tokenizer has no chat template"},
         )
+    return source, info
+
+
+def register_base_model(
+    name: str,
+    *,
+    path: str = "",
+    hub_id: str = "",
+    chat_template_source: str = ChatTemplateSource.TOKENIZER,
+    chat_template_name: str = "",
+    chat_template: str = "",
+    trust_remote_code: bool = False,
+    enabled_for_all: bool = True,
+    organization=None,
+    source_job=None,
+    root_base=None,
+) -> BaseModel:
+    """Validate and save (or refresh) a base model. ``trust_remote_code`` is for operators' calls only."""
+    source, info = check_base_model(
+        path=path,
+        hub_id=hub_id,
+        chat_template_source=chat_template_source,
+        chat_template_name=chat_template_name,
+        chat_template=chat_template,
+        trust_remote_code=trust_remote_code,
+    )
     model, _ = BaseModel.objects.update_or_create(
         name=name,
         defaults={

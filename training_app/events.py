@@ -7,11 +7,13 @@ never share a number and a reader resuming after ``seq`` misses nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.db import transaction
 from django.db.models import F
 
+from llm_platform.db import retrying
 from training_app.models import JobEvent, TrainingJob
 
 logger = logging.getLogger(__name__)
@@ -35,13 +37,36 @@ def serialize_event(event: JobEvent) -> dict:
 
 
 def record_event(job_id: int, type_: str, payload: dict, *, level: str = "") -> JobEvent:
-    """Append one event to a job and push it to the job's websocket group once committed."""
-    with transaction.atomic():
-        TrainingJob.objects.filter(pk=job_id).update(last_seq=F("last_seq") + 1)
-        seq = TrainingJob.objects.filter(pk=job_id).values_list("last_seq", flat=True).get()
-        event = JobEvent.objects.create(job_id=job_id, seq=seq, type=type_, level=level, payload=payload)
-        transaction.on_commit(lambda: push_event(job_id, event))
-    return event
+    """Append one event to a job and push it to the job's websocket group once committed.
+
+    A locked or unreachable database is waited out (``llm_platform.db.retrying``): the transaction is
+    rolled back whole, so a retry takes the same ``seq`` and leaves no gap. A commit whose answer was
+    lost with the connection is recognised by its ``seq`` and not written twice.
+    """
+    attempted: list[int] = []
+
+    def write() -> JobEvent:
+        if attempted:
+            earlier = _written(job_id, attempted[-1], type_, level, payload)
+            if earlier is not None:
+                return earlier
+        with transaction.atomic():
+            TrainingJob.objects.filter(pk=job_id).update(last_seq=F("last_seq") + 1)
+            seq = TrainingJob.objects.filter(pk=job_id).values_list("last_seq", flat=True).get()
+            attempted.append(seq)
+            event = JobEvent.objects.create(job_id=job_id, seq=seq, type=type_, level=level, payload=payload)
+            transaction.on_commit(lambda: push_event(job_id, event))
+        return event
+
+    return retrying(write, what=f"a {type_} event of job {job_id}")
+
+
+def _written(job_id: int, seq: int, type_: str, level: str, payload: dict) -> JobEvent | None:
+    """The event an earlier attempt committed at ``seq``, if that is this very event."""
+    event = JobEvent.objects.filter(job_id=job_id, seq=seq).first()
+    if event is None or (event.type, event.level) != (type_, level):
+        return None
+    return event if event.payload == json.loads(json.dumps(payload)) else None
 
 
 def push_event(job_id: int, event: JobEvent) -> None:

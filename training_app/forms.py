@@ -60,6 +60,7 @@ GROUPS = [
     ("DPO", ["pref_beta"]),
 ]
 DEFAULTS = Hyperparameters().to_dict()
+PORTAL_VAL_RATIO = 0.1
 TYPES = {f.name: f.type for f in dataclasses.fields(Hyperparameters)}
 
 
@@ -129,6 +130,9 @@ class JobForm(forms.Form):
         self.fields["base_model"].initial = models.first()
         for name in DEFAULTS:
             self.fields[f"hp_{name}"] = _field(name)
+        # Generation evaluation and the base-model comparison are ticked by default; without held-out
+        # rows they would score nothing, so the portal holds out a tenth unless the user says otherwise.
+        self.fields["hp_val_ratio"].initial = PORTAL_VAL_RATIO
 
     def hyperparameters(self) -> dict:
         values = {}

@@ -8,6 +8,7 @@ app_name = "training"
 urlpatterns = [
     path("", views.job_list, name="list"),
     path("new/", views.job_create, name="new"),
+    path("demo/", views.demo_job, name="demo"),
     path("base-models/", views.base_models, name="base-models"),
     path("compare/", compare_jobs, name="compare"),
     path("<int:pk>/", views.job_detail, name="detail"),

@@ -16,10 +16,12 @@ from llm_platform.errors import DomainError
 from llm_platform.portal.views import require_org, require_write
 from llm_platform.tenancy import get_scoped_or_404, scoped
 from training_app import services
+from training_app.demo import start_demo_job
 from training_app.forms import JobForm
 from training_app.models import BaseModel, JobEvent, JobStatus, TrainingJob
 
 LOG_LINES_ON_PAGE = 300
+LIVE_LOG_TYPES = ("log", "status", "checkpoint", "eval")
 
 
 @login_required
@@ -74,7 +76,10 @@ def job_create(request):
     from datasets_app.models import Dataset, DatasetStatus
 
     org = require_org(request)
-    form = JobForm(request.POST or None, org=org)
+    source = None
+    if request.method != "POST" and request.GET.get("from"):
+        source = get_scoped_or_404(TrainingJob.objects, org, pk=request.GET["from"])
+    form = JobForm(request.POST or None, org=org, initial=clone_initial(source) if source else None)
     field_errors: dict[str, str] = {}
     if request.method == "POST":
         require_write(request)
@@ -108,6 +113,17 @@ def job_create(request):
     selected = {
         key[3:].split("_")[0] for key in request.POST if key.startswith("ds_") and key.endswith("_use")
     }
+    amounts = {
+        key: value
+        for key, value in request.POST.items()
+        if key.startswith("ds_") and not key.endswith("_use")
+    }
+    placeholders = {key: request.POST.get(f"placeholder_{key}", "") for key in ("name", "author")}
+    if source is not None:
+        selected, amounts, placeholders = clone_datasets(source)
+    for dataset in datasets:
+        dataset.form_num = amounts.get(f"ds_{dataset.pk}_num", "")
+        dataset.form_ratio = amounts.get(f"ds_{dataset.pk}_ratio", "")
     return render(
         request,
         "training/job_form.html",
@@ -116,8 +132,54 @@ def job_create(request):
             "datasets": datasets,
             "selected": selected,
             "field_errors": field_errors,
+            "placeholders": placeholders,
+            "source": source,
+            "stage_kinds": services.KIND_FOR_STAGE,
         },
     )
+
+
+def clone_initial(job: TrainingJob) -> dict:
+    """The job form filled in from ``job``: every field editable before the copy is queued."""
+    initial = {
+        "name": f"{job.name}-copy"[:50],
+        "base_model": job.base_model_id,
+        "stage": job.stage,
+        "method": job.method,
+        "devices": job.devices,
+        "seed": job.seed,
+    }
+    initial.update({f"hp_{key}": value for key, value in (job.hyperparameters or {}).items()})
+    return initial
+
+
+def clone_datasets(job: TrainingJob) -> tuple[set[str], dict[str, str], dict[str, str]]:
+    """The datasets ticked in the form for a copy of ``job``, their counts and shares, and the
+    identity placeholders it filled."""
+    selected, amounts, placeholders = set(), {}, {}
+    for chosen in job.job_datasets.exclude(dataset=None):
+        selected.add(str(chosen.dataset_id))
+        if chosen.num_samples:
+            amounts[f"ds_{chosen.dataset_id}_num"] = str(chosen.num_samples)
+        if chosen.ratio:
+            amounts[f"ds_{chosen.dataset_id}_ratio"] = f"{chosen.ratio * 100:g}"
+        placeholders.update(chosen.placeholders or {})
+    return selected, amounts, placeholders
+
+
+@login_required
+@require_POST
+def demo_job(request):
+    """The home page's one click: the demo job on the identity preset, then its live page."""
+    org = require_org(request)
+    require_write(request)
+    try:
+        job = start_demo_job(org, request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("home")
+    messages.success(request, f"Job {job.name} queued: watch the loss fall, then publish it.")
+    return redirect("training:detail", pk=job.pk)
 
 
 @login_required
@@ -127,7 +189,8 @@ def job_detail(request, pk: int):
     # Only events up to the job row's last_seq: the websocket replays from there, so a newer event read
     # here as well would be shown twice.
     shown = JobEvent.objects.filter(job=job, seq__lte=job.last_seq)
-    logs = list(shown.filter(type__in=["log", "status"]).order_by("-seq")[:LOG_LINES_ON_PAGE])
+    # The same kinds of lines the live page adds (job_live.js), so a reload shows what was there before it.
+    logs = list(shown.filter(type__in=LIVE_LOG_TYPES).order_by("-seq")[:LOG_LINES_ON_PAGE])
     metrics = shown.filter(type="metric").order_by("seq").values_list("payload", flat=True)
     return render(
         request,
@@ -139,7 +202,9 @@ def job_detail(request, pk: int):
             "metrics": list(metrics),  # json_script encodes it: a dumps() here would encode it twice
             "last_seq": job.last_seq,
             "report_rows": report_rows(job.report, job.base_report),
+            "samples": report_samples(job.report, job.base_report),
             "files": (job.artifacts or {}).get("files", []),
+            "merged_files": (job.artifacts or {}).get("merged_files", []),
             "hyperparameters": sorted(job.hyperparameters.items()),
             "waiting_for": waiting_reason(job),
         },
@@ -161,6 +226,16 @@ def report_rows(report: dict, base: dict) -> list[tuple[str, object, object]]:
     return [
         (label, report.get(key), (base or {}).get(key)) for key, label in REPORT_KEYS if key in (report or {})
     ]
+
+
+def report_samples(report: dict, base: dict, limit: int = 5) -> list[dict]:
+    """Held-out prompts with the reference and both predictions (the base model's when it was scored)."""
+    base_samples = (base or {}).get("samples") or []
+    rows = []
+    for index, sample in enumerate(((report or {}).get("samples") or [])[:limit]):
+        other = base_samples[index] if index < len(base_samples) else {}
+        rows.append({**sample, "base_prediction": other.get("prediction")})
+    return rows
 
 
 def _action(request, pk: int, operation, done: str):
@@ -225,7 +300,12 @@ def job_delete(request, pk: int):
 def job_export(request, pk: int):
     from training_app import exports
 
-    _action(request, pk, exports.request_merge, "Merging the adapter of {job.name}; the files appear below.")
+    _action(
+        request,
+        pk,
+        exports.request_merge,
+        "Merging the adapter of {job.name}; the merged files are listed under Files when it is done.",
+    )
     return redirect("training:detail", pk=pk)
 
 

@@ -6,6 +6,7 @@ from django.urls import NoReverseMatch, reverse
 
 SECTIONS = [
     ("Datasets", "datasets:list"),
+    ("Knowledge bases", "datasets:kb-list"),
     ("Training", "training:list"),
     ("Deployments", "serving:list"),
     ("GPUs", "gpus:list"),

@@ -7,7 +7,7 @@ synchronous ones each cost a thread hop under ASGI), no ``HttpRequest``. This ap
 HTTPS as Django's SecurityMiddleware would (``SECURE_HSTS_*``, ``SECURE_PROXY_SSL_HEADER``), and calls the
 same ``handlers.handle`` as the Django views. Its one database trip runs on asgiref's shared sync thread,
 as Django's own ORM calls under ASGI do, and keeps that thread's connection open between requests (a broken
-one is replaced and the call retried once).
+one is replaced and the call retried, for a second at most: ``llm_platform.db.retrying``).
 
 A streamed answer is relayed chunk by chunk; when the caller goes away the relay stops, which closes the
 engine's stream so it stops generating.
@@ -22,15 +22,16 @@ import logging
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
 from django.http.request import split_domain_port, validate_host
 
+from llm_platform.db import retrying
 from serving_app.gateway import handlers
 from serving_app.gateway.answer import Answer
 from serving_app.gateway.errors import GatewayError, request_too_large
 
 logger = logging.getLogger("serving_app.gateway")
 PREFIX = "/v1/"
+LOOKUP_RETRY_SECONDS = 1.0
 
 
 # OpenAI's fine-tuning side (multipart uploads, not latency-critical) is Django's: serving_app.openai_ft.
@@ -44,17 +45,12 @@ def is_gateway_path(path: str) -> bool:
 
 
 def db(fn):
-    """``fn`` run off the event loop (on the shared sync thread), retried once if the connection broke."""
+    """``fn`` run off the event loop (on the shared sync thread); if the database dropped the connection
+    (a restart), a fresh one is opened and the call retried, briefly: a request must not hang on it."""
 
     @functools.wraps(fn)
     def guarded(*args):
-        try:
-            return fn(*args)
-        except (InterfaceError, OperationalError):
-            if connection.in_atomic_block:
-                raise
-            connection.close()  # the database restarted or dropped us: a fresh connection, once
-            return fn(*args)
+        return retrying(functools.partial(fn, *args), what="a gateway lookup", seconds=LOOKUP_RETRY_SECONDS)
 
     return sync_to_async(guarded)
 

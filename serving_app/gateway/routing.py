@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 
 from django.db import connection
-from django.utils import timezone
 
 from llm_platform.api.authentication import bearer_token
 from llm_platform.errors import DomainError
@@ -169,7 +168,7 @@ def _touch(key_id: int, key_hash: str) -> None:
     now = time.monotonic()
     if now - _last_touched.get(key_hash, -ApiKey.LAST_USED_EVERY) >= ApiKey.LAST_USED_EVERY:
         _last_touched[key_hash] = now
-        ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
+        ApiKey.touch(key_id)
 
 
 def authenticate_and_resolve(header: str, name) -> Target:

@@ -127,8 +127,24 @@
     document.querySelectorAll("[data-show-when]").forEach(function (el) {
       el.hidden = el.dataset.showWhen.split(" ").indexOf(value) < 0;
     });
-    if (live) $("finished-note").hidden = value !== "succeeded"; // its files are listed after a reload
+    if (live && FINISHED.indexOf(value) >= 0) refreshFinished();
     tick();
+  }
+  // A run that ends while the page is open gets what a reload would show (files, publish and export
+  // buttons, the stored evaluation): the page fetches itself and swaps in its [data-refresh] parts.
+  function refreshFinished() {
+    fetch(location.href, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.text() : null; }).then(function (html) {
+      if (!html) return;
+      const fresh = new DOMParser().parseFromString(html, "text/html");
+      document.querySelectorAll("[data-refresh]").forEach(function (el) {
+        const other = fresh.getElementById(el.id);
+        if (other) el.replaceWith(document.importNode(other, true));
+      });
+      document.querySelectorAll("[data-show-when]").forEach(function (el) {
+        el.hidden = el.dataset.showWhen.split(" ").indexOf(status) < 0;
+      });
+      root.dataset.refreshed = "1";
+    });
   }
   function showReport(report, base) {
     const body = document.querySelector("#report-table tbody");
@@ -153,7 +169,7 @@
     else if (e.type === "status") { addLog("status", "status → " + e.to + (e.reason ? " (" + e.reason + ")" : ""), e.ts); setStatus(e.to, e.ts, true); }
     else if (e.type === "metric") addMetric(e);
     else if (e.type === "progress") setProgress(e);
-    else if (e.type === "checkpoint") addLog("info", "checkpoint saved at step " + e.step, e.ts);
+    else if (e.type === "checkpoint") { addLog("info", "checkpoint saved at step " + e.step, e.ts); $("last-checkpoint").textContent = e.step; }
     else if (e.type === "eval") { addLog("info", "evaluation report ready", e.ts); showReport(e.report || {}, e.base_report); }
   }
 

@@ -34,7 +34,10 @@ def private_redis(tmp_path, settings, monkeypatch):
     settings.REDIS_URL = url
     settings.RQ_QUEUES = {"default": {"URL": url, "DEFAULT_TIMEOUT": 3600}}
     settings.CHANNEL_LAYERS = {
-        name: {**layer, "CONFIG": {**layer["CONFIG"], "hosts": [url]}}
+        name: {
+            **layer,
+            "CONFIG": {**layer["CONFIG"], "hosts": [{**layer["CONFIG"]["hosts"][0], "address": url}]},
+        }
         for name, layer in settings.CHANNEL_LAYERS.items()
     }
     monkeypatch.setenv("REDIS_URL", url)  # for the workers

@@ -107,6 +107,10 @@ def test_a_running_jobs_page_follows_it_to_the_end_without_a_reload(
     assert page.locator("#report-panel").is_visible()
     assert page.evaluate("window.sameDocument") is True
     assert not errors
+    # The finished page swaps in its stored parts (files, publish, evaluation) without a reload.
+    page.wait_for_function("() => document.getElementById('job-live').dataset.refreshed === '1'")
+    assert page.locator("[data-testid=publish]").is_visible()
+    assert page.evaluate("window.sameDocument") is True
     page.locator("#report-panel").scroll_into_view_if_needed()
     screenshot(page, "live-job-succeeded")
 

@@ -11,10 +11,11 @@ import json
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from django.db import connection
 from django.test import Client, override_settings
 
 from llm_platform.asgi import application
-from llm_platform.models import ApiKey
+from llm_platform.models import ApiKey, Organization
 from serving_app import services
 from serving_app.engine.process import free_port
 from serving_app.models import Engine, EngineStatus
@@ -343,23 +344,25 @@ def test_a_stream_stops_and_closes_when_the_caller_leaves():
     assert all(m.get("more_body") for m in sent)  # never told the caller it was complete
 
 
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="SQLite has no connection to lose")
 @pytest.mark.django_db(transaction=True)  # outside a transaction, as the gateway's lookups are
-def test_a_broken_database_connection_is_replaced_once(monkeypatch):
-    from django.db import OperationalError, connection
-
+def test_a_database_connection_cut_by_the_server_is_replaced(org_a):
     from serving_app.gateway.asgi import db
+    from tests.db_outage import database_held
 
-    attempts, closed = [], []
-    monkeypatch.setattr(connection, "close", lambda: closed.append(True))
+    tries, backends = [], []
 
     def lookup(value):
-        attempts.append(value)
-        if len(attempts) == 1:
-            raise OperationalError("server closed the connection unexpectedly")
-        return value * 2
+        tries.append(value)
+        answer = value * Organization.objects.count()
+        backends.append(connection.connection.info.backend_pid)
+        return answer
 
-    assert async_to_sync(db(lookup))(21) == 42
-    assert attempts == [21, 21] and closed == [True]
+    assert async_to_sync(db(lookup))(21) == 21  # the lookup's connection is open
+    with database_held([Organization._meta.db_table], mode="ROW SHARE") as outage:
+        outage.conn.execute("SELECT pg_terminate_backend(%s)", [backends[0]])
+    assert async_to_sync(db(lookup))(21) == 21
+    assert len(tries) == 3 and backends[1] != backends[0]  # refused on the cut connection, then a fresh one
 
 
 def test_the_one_statement_lookup_agrees_with_the_orm(deployment, org_a, org_b):

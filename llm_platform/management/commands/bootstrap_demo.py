@@ -11,18 +11,34 @@ from llm_platform.models import Role
 from llm_platform.services import add_member, create_organization
 
 DEMO_USERNAME = "demo"
+OPERATOR_USERNAME = "operator"
 
 
-def demo_password() -> str:
+def _saved_password(username: str) -> str:
     """A random password made once per installation and kept in var/ so reruns print the same login."""
-    path = settings.VAR_DIR / "demo-login.json"
+    path = settings.VAR_DIR / f"{username}-login.json"
     if path.exists():
         return json.loads(path.read_text())["password"]
     password = secrets.token_urlsafe(12)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"username": DEMO_USERNAME, "password": password}))
+    path.write_text(json.dumps({"username": username, "password": password}))
     path.chmod(0o600)
     return password
+
+
+def demo_password() -> str:
+    return _saved_password(DEMO_USERNAME)
+
+
+def _ensure_user(username: str, *, operator: bool):
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    password = _saved_password(username)
+    # Members use the portal; only the operator account reaches /admin/ (base models, GPUs, quotas).
+    user.is_staff = user.is_superuser = operator
+    if not user.check_password(password):
+        user.set_password(password)
+    user.save()
+    return user, password
 
 
 class Command(BaseCommand):
@@ -30,19 +46,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         org, _ = create_organization("demo", "Demo Team")
-        password = demo_password()
         add_member(org, DEMO_USERNAME, Role.OWNER)
-        user = get_user_model().objects.get(username=DEMO_USERNAME)
-        # The demo user is also an operator, so the admin (base models, GPUs, quotas) can be tried.
-        user.is_staff = True
-        user.is_superuser = True
-        if not user.check_password(password):
-            user.set_password(password)
-        user.save()
+        _user, password = _ensure_user(DEMO_USERNAME, operator=False)
+        _operator, operator_password = _ensure_user(OPERATOR_USERNAME, operator=True)
         for hook in _extra_setup_hooks():
             hook(org, self.stdout)
         self.stdout.write(
             self.style.SUCCESS(f"Demo login: {DEMO_USERNAME} / {password}  (organization: {org.slug})")
+        )
+        self.stdout.write(
+            self.style.SUCCESS(f"Operator login for /admin/: {OPERATOR_USERNAME} / {operator_password}")
         )
 
 
