@@ -14,6 +14,7 @@ import openai
 import pytest
 from openai import OpenAI
 
+from gpu_workers.models import Device
 from llm_platform.models import ApiKey, Role
 from tests.asgi import test_server
 from tests.training.conftest import QA
@@ -127,9 +128,10 @@ def test_openai_client_fine_tunes_and_calls_the_result(server, workers, supervis
     dpo = client.fine_tuning.jobs.create(
         model="tiny-llama",
         training_file=second.id,
-        method={"type": "dpo", "dpo": {"hyperparameters": {"beta": 0.2}}},
+        method={"type": "dpo", "dpo": {"hyperparameters": {"beta": 0.2, "n_epochs": 15, "batch_size": 1}}},
     )
     assert dpo.method.type == "dpo" and dpo.method.dpo.hyperparameters.beta == 0.2
+    assert dpo.method.dpo.hyperparameters.n_epochs == 15
     jobs = client.fine_tuning.jobs.list(limit=1)
     assert [j.id for j in jobs.data] == [dpo.id] and jobs.has_more
     assert [j.id for j in client.fine_tuning.jobs.list(limit=1, after=dpo.id).data] == [job.id]
@@ -155,5 +157,22 @@ def test_openai_client_fine_tunes_and_calls_the_result(server, workers, supervis
     with pytest.raises(openai.NotFoundError):
         chat(outsider, done.fine_tuned_model)
 
-    # The DPO job trains too.
-    assert wait_job(client, dpo.id, {"succeeded", "failed"}).status == "succeeded"
+    # The DPO job, paused while it runs (after its first checkpoint): the device is freed, and resuming
+    # continues from the checkpoint to the end.
+    wait_for(
+        lambda: client.fine_tuning.jobs.checkpoints.list(dpo.id).data, timeout=240, message="a checkpoint"
+    )
+    paused = client.fine_tuning.jobs.pause(dpo.id)
+    assert paused.status == "paused"
+    wait_for(lambda: not Device.objects.filter(leased_job__isnull=False).exists(), message="the device freed")
+    kept = client.fine_tuning.jobs.checkpoints.list(dpo.id).data[0].step_number
+    assert client.fine_tuning.jobs.resume(dpo.id).status == "queued"
+    finished = wait_job(client, dpo.id, {"succeeded", "failed"})
+    assert finished.status == "succeeded", finished.error
+    steps = [
+        e.data["step"]
+        for e in client.fine_tuning.jobs.list_events(dpo.id, limit=1000).data
+        if e.type == "metrics"
+    ]
+    assert steps == sorted(set(steps), reverse=True), "a step was recorded twice after the resume"
+    assert steps[0] == 120 and kept < 120
