@@ -19,7 +19,7 @@ from llm_platform.api.parsers import SafeJSONParser
 from llm_platform.api.permissions import request_org_and_role
 from llm_platform.disconnect import client_gone
 from llm_platform.input_guard import whole_number
-from serving_app.openai_ft import objects, services
+from serving_app.openai_ft import objects, schema, services
 from serving_app.openai_ft.errors import documented_errors, exception_handler
 from training_app import services as training
 from training_app.models import JobEvent
@@ -84,7 +84,7 @@ class FilesView(OpenAIView):
             LIMIT,
             OpenApiParameter("order", str, enum=["asc", "desc"]),
         ],
-        responses={200: OpenApiTypes.OBJECT, **documented_errors(400, 404)},
+        responses={200: schema.FILES, **documented_errors(400, 404)},
     )
     def get(self, request):
         params = request.query_params
@@ -109,7 +109,7 @@ class FilesView(OpenAIView):
         tags=TAG,
         operation_id="openai_files_create",
         request={"multipart/form-data": UPLOAD},
-        responses={200: OpenApiTypes.OBJECT, **documented_errors(400, 413)},
+        responses={200: schema.FILE, **documented_errors(400, 413)},
     )
     def post(self, request):
         upload = request.data.get("file")
@@ -130,7 +130,7 @@ class FileView(OpenAIView):
         tags=TAG,
         operation_id="openai_files_retrieve",
         parameters=[ID],
-        responses={200: OpenApiTypes.OBJECT, **documented_errors(404)},
+        responses={200: schema.FILE, **documented_errors(404)},
     )
     def get(self, request, file_id: str):
         job = services.result_job(self.org, file_id)
@@ -142,7 +142,7 @@ class FileView(OpenAIView):
         tags=TAG,
         operation_id="openai_files_delete",
         parameters=[ID],
-        responses={200: OpenApiTypes.OBJECT, **documented_errors(404, 409)},
+        responses={200: schema.DELETED_FILE, **documented_errors(404, 409)},
     )
     def delete(self, request, file_id: str):
         dataset = services.get_file(self.org, file_id)
@@ -178,7 +178,7 @@ class JobsView(OpenAIView):
         tags=TAG,
         operation_id="openai_fine_tuning_jobs_list",
         parameters=[AFTER, LIMIT],
-        responses={200: OpenApiTypes.OBJECT, **documented_errors(400, 404)},
+        responses={200: schema.JOBS, **documented_errors(400, 404)},
     )
     def get(self, request):
         params = request.query_params
@@ -201,7 +201,7 @@ class JobsView(OpenAIView):
         tags=TAG,
         operation_id="openai_fine_tuning_jobs_create",
         request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT, **documented_errors(400, 404)},
+        responses={200: schema.JOB, **documented_errors(400, 404)},
     )
     def post(self, request):
         if not isinstance(request.data, dict):
@@ -215,7 +215,7 @@ class JobView(OpenAIView):
         tags=TAG,
         operation_id="openai_fine_tuning_jobs_retrieve",
         parameters=[ID],
-        responses={200: OpenApiTypes.OBJECT, **documented_errors(404)},
+        responses={200: schema.JOB, **documented_errors(404)},
     )
     def get(self, request, job_id: str):
         return Response(objects.job_object(services.get_job(self.org, job_id)))
@@ -231,7 +231,7 @@ class JobActionView(OpenAIView):
         tags=TAG,
         parameters=[ID],
         request=None,
-        responses={200: OpenApiTypes.OBJECT, **documented_errors(404, 409)},
+        responses={200: schema.JOB, **documented_errors(404, 409)},
     )
     def post(self, request, job_id: str):
         job = ACTIONS[self.action](services.get_job(self.org, job_id))
@@ -243,7 +243,7 @@ class JobEventsView(OpenAIView):
         tags=TAG,
         operation_id="openai_fine_tuning_jobs_events",
         parameters=[ID, AFTER, LIMIT],
-        responses={200: OpenApiTypes.OBJECT, **documented_errors(400, 404)},
+        responses={200: schema.EVENTS, **documented_errors(400, 404)},
     )
     def get(self, request, job_id: str):
         job = services.get_job(self.org, job_id)
@@ -266,7 +266,7 @@ class JobCheckpointsView(OpenAIView):
         tags=TAG,
         operation_id="openai_fine_tuning_jobs_checkpoints",
         parameters=[ID, AFTER, LIMIT],
-        responses={200: OpenApiTypes.OBJECT, **documented_errors(400, 404)},
+        responses={200: schema.CHECKPOINTS, **documented_errors(400, 404)},
     )
     def get(self, request, job_id: str):
         job = services.get_job(self.org, job_id)
