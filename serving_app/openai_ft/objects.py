@@ -79,6 +79,17 @@ def _estimated_finish(job: TrainingJob) -> int | None:
     return int(timezone.now().timestamp() + left)
 
 
+def _trained_tokens(job: TrainingJob) -> int | None:
+    """Non-padding tokens the trainer saw, as its newest metric event counted them."""
+    newest = (
+        JobEvent.objects.filter(job=job, type="metric", payload__tokens_seen__isnull=False)
+        .order_by("-seq")
+        .values_list("payload__tokens_seen", flat=True)
+        .first()
+    )
+    return int(newest) if newest else None
+
+
 def job_object(job: TrainingJob) -> dict:
     options = job.api_options or {}
     kind = options.get("method", "dpo" if job.stage == "dpo" else "supervised")
@@ -96,7 +107,7 @@ def job_object(job: TrainingJob) -> dict:
         "organization_id": job.organization.slug,
         "status": JOB_STATUS.get(job.status, job.status),
         "fine_tuned_model": ids.fine_tuned_model(job) if _succeeded(job) else None,
-        "trained_tokens": (job.report or {}).get("trained_tokens") if _succeeded(job) else None,
+        "trained_tokens": _trained_tokens(job) if _succeeded(job) else None,
         "estimated_finish": _estimated_finish(job),
         "training_file": options.get("training_file"),
         "validation_file": None,

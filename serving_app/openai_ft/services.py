@@ -11,6 +11,7 @@ import math
 import uuid
 
 from django.db.models import Q
+from django.db.models.fields.json import KeyTransform
 
 from datasets_app import services as datasets
 from datasets_app.models import Dataset, DatasetKind, DatasetStatus
@@ -27,6 +28,13 @@ BOUNDS = {"n_epochs": (1, 50), "batch_size": (1, 256), "learning_rate_multiplier
 BASE_LEARNING_RATE = {"supervised": 2e-4, "dpo": 5e-5}
 METHODS = ("supervised", "dpo")
 MAX_METADATA = 16
+# The training service's field names, as OpenAI's request calls them (the rest are hyperparameters).
+PARAM_OF_FIELD = {
+    "base_model": "model",
+    "datasets[0]": "training_file",
+    "datasets": "training_file",
+    "seed": "seed",
+}
 
 
 class ModelNotFound(NotFound):
@@ -83,8 +91,12 @@ def get_job(org, given: str) -> TrainingJob:
 
 
 def filter_jobs(queryset, metadata: dict[str, str]):
-    for key, value in metadata.items():
-        queryset = queryset.filter(**{f"api_options__metadata__{key}": value})
+    """Jobs whose metadata has each ``key`` set to its value. Keys are looked up as JSON keys, whatever
+    they contain (never read as ORM lookups)."""
+    for index, (key, value) in enumerate(metadata.items()):
+        alias = f"metadata_{index}"
+        queryset = queryset.annotate(**{alias: KeyTransform(key, KeyTransform("metadata", "api_options"))})
+        queryset = queryset.filter(**{alias: value})
     return queryset
 
 
@@ -277,7 +289,7 @@ def create_job(org, user, body: dict) -> TrainingJob:
     except DomainError as exc:
         if exc.fields and "param" not in exc.fields:
             field = next(iter(exc.fields))
-            raise bad(exc.message, "seed" if field == "seed" else "hyperparameters", exc.code) from None
+            raise bad(exc.message, PARAM_OF_FIELD.get(field, "hyperparameters"), exc.code) from None
         raise
 
 

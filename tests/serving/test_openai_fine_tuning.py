@@ -120,6 +120,7 @@ def test_openai_client_fine_tunes_and_calls_the_result(server, workers, supervis
     done = wait_job(client, job.id, {"succeeded", "failed"})
     assert done.status == "succeeded", done.error
     assert done.fine_tuned_model.startswith("ft:tiny-llama:") and ":qa:" in done.fine_tuned_model
+    assert done.trained_tokens and done.trained_tokens > 0
     assert done.result_files and b"train_loss" in client.files.content(done.result_files[0]).content
     with pytest.raises(openai.ConflictError):
         client.fine_tuning.jobs.cancel(job.id)

@@ -60,6 +60,7 @@ def test_refusals_in_the_clients_error_classes(org_a, org_b, tiny_model):
         ({"training_file": upload.id, "hyperparameters": {"n_epochs": 0}}, "hyperparameters.n_epochs"),
         ({"training_file": upload.id, "hyperparameters": {"epochs": 2}}, "hyperparameters.epochs"),
         ({"training_file": upload.id, "suffix": "no spaces"}, "suffix"),
+        ({"training_file": upload.id, "seed": 2**40}, "seed"),
         ({"training_file": upload.id, "validation_file": upload.id}, "validation_file"),
         ({"training_file": upload.id, "method": {"type": "dpo"}}, "training_file"),  # chat rows, not pairs
     ]
@@ -69,7 +70,11 @@ def test_refusals_in_the_clients_error_classes(org_a, org_b, tiny_model):
         assert refused.value.body["param"] == param, refused.value.body
     assert not TrainingJob.objects.exists(), "a refused request left a job behind"
 
-    job = client.fine_tuning.jobs.create(model="tiny-llama", training_file=upload.id)
+    job = client.fine_tuning.jobs.create(
+        model="tiny-llama", training_file=upload.id, metadata={"a__contains": "x", "team": "search"}
+    )
+    assert [j.id for j in client.fine_tuning.jobs.list(metadata={"a__contains": "x"}).data] == [job.id]
+    assert client.fine_tuning.jobs.list(metadata={"team": "other"}).data == []
     with pytest.raises(openai.ConflictError):
         client.fine_tuning.jobs.resume(job.id)  # not paused
     with pytest.raises(openai.NotFoundError):
