@@ -40,6 +40,8 @@ from training_app.states import transition
 from training_app.trainer.disk import says_disk_full
 from training_app.trainer.spec import Hyperparameters, JobSpec
 
+# Statuses a user sets while the trainer runs: what it wrote up to the stop is still the job's.
+STOPPED_BY_USER = (JobStatus.CANCELLED, JobStatus.PAUSED)
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25
@@ -210,14 +212,15 @@ class JobRunner:
         )
         interrupted = self._supervise()
         returncode, last_lines = self.trainer.finish()
-        if self._still_mine() or self._status() == JobStatus.CANCELLED:  # not a replaced run's
+        if self._still_mine() or self._status() in STOPPED_BY_USER:  # not a replaced run's
             for line in [*self.pending, *last_lines]:  # in order: a gap would hide steps from a resume
                 self.recorder.handle(line)
         if self.uploader is not None:
             # A run stopped for a shutdown, or one whose trainer failed, is resumed later, maybe on another
             # host: its newest checkpoint is stored before the devices are given back. A finished,
             # cancelled or replaced run's is not waited for.
-            self.uploader.close(wait=interrupted == "shutdown" or (not interrupted and returncode != 0))
+            resumed_later = interrupted == "shutdown" or self._status() == JobStatus.PAUSED
+            self.uploader.close(wait=resumed_later or (not interrupted and returncode != 0))
         if interrupted:
             return self._interrupted(interrupted)
         if returncode == 0 and self.recorder.done:
@@ -337,6 +340,8 @@ class JobRunner:
         status = self._status()
         if status == JobStatus.CANCELLED:
             self.log("Stopped: the job was cancelled.", level="warning")
+        elif status == JobStatus.PAUSED:
+            self.log("Paused: the device is free; resuming continues from the newest checkpoint.")
         else:
             self.log("Stopped: this run was replaced by a newer one.", level="warning")
         logger.info("job %s: trainer stopped (%s)", self.job_id, status)

@@ -219,6 +219,8 @@ SERVING_MAX_LORAS = env_int("SERVING_MAX_LORAS", 4)
 SERVING_CPU_KVCACHE_GB = env_int("SERVING_CPU_KVCACHE_GB", 1)
 SERVING_START_TIMEOUT = env_int("SERVING_START_TIMEOUT", 900)
 SERVING_IDLE_SECONDS = env_int("SERVING_IDLE_SECONDS", 60)
+# How long a request for a fine-tuned ``ft:`` model waits while its adapter loads (then 503 + Retry-After).
+SERVING_LOAD_WAIT_SECONDS = env_int("SERVING_LOAD_WAIT_SECONDS", 60)
 SERVING_MAX_RESTARTS = env_int("SERVING_MAX_RESTARTS", 5)
 
 # --- Auth and sessions ---

@@ -30,6 +30,7 @@ urlpatterns = [
     path("training/", include("training_app.urls")),
     path("gpus/", include("gpu_workers.urls")),
     path("deployments/", include("serving_app.urls")),
+    path("v1/", include("serving_app.openai_ft.urls")),  # before the gateway's catch-all
     path("v1/", include("serving_app.gateway.urls")),
     # Bisheng's job/publish routes come before the generic job routes.
     path("api/v1/finetune/", include("serving_app.bisheng_urls")),

@@ -25,13 +25,14 @@ from training_app.models import BaseModel, JobEvent, JobStatus, TrainingJob
 BISHENG_STATUS = {
     JobStatus.QUEUED: 1,
     JobStatus.RUNNING: 1,
+    JobStatus.PAUSED: 1,  # Bisheng has no paused: it is still in progress
     JobStatus.FAILED: 2,
     JobStatus.CANCELLED: 3,
     JobStatus.SUCCEEDED: 4,
     JobStatus.PUBLISHED: 5,
 }
 OUR_STATUSES = {
-    1: [JobStatus.QUEUED, JobStatus.RUNNING],
+    1: [JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.PAUSED],
     2: [JobStatus.FAILED],
     3: [JobStatus.CANCELLED],
     4: [JobStatus.SUCCEEDED],

@@ -101,6 +101,7 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     PUBLISHED = "published", "Published"
+    PAUSED = "paused", "Paused"
 
 
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -153,6 +154,11 @@ class TrainingJob(models.Model):
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True)
     rq_job_id = models.CharField(max_length=100, blank=True)
+    api_options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What an API client asked for in its own terms (OpenAI's suffix, metadata, 'auto').",
+    )
 
     class Meta:
         ordering = ["-created_at"]

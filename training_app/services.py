@@ -222,6 +222,7 @@ def create_job(
     devices: str = "cpu",
     seed: int = 42,
     priority: int = 0,
+    api_options: dict | None = None,
 ) -> TrainingJob:
     """Validate, save the job as queued, and hand it to the scheduler once the row is committed."""
     hp, _caps = validate_job_request(
@@ -248,6 +249,7 @@ def create_job(
                 devices=devices,
                 seed=seed,
                 priority=priority,
+                api_options=api_options or {},
             )
             for choice in datasets:
                 JobDataset.objects.create(
@@ -284,6 +286,26 @@ def cancel_job(job: TrainingJob, reason: str = "cancelled by a user") -> Trainin
         from gpu_workers.scheduler import job_stopped
 
         transaction.on_commit(lambda: job_stopped(job.pk))
+    return job
+
+
+def pause_job(job: TrainingJob) -> TrainingJob:
+    """Queued or running -> paused. A running job's runner stops the trainer and frees its devices (its
+    checkpoints stay); :func:`resume_job` continues from the newest one."""
+    job = transition(job, JobStatus.PAUSED, reason="paused by a user")
+    if job.previous_status != JobStatus.RUNNING:
+        from gpu_workers.scheduler import job_stopped
+
+        transaction.on_commit(lambda: job_stopped(job.pk))
+    return job
+
+
+def resume_job(job: TrainingJob) -> TrainingJob:
+    """Paused -> queued; the runner resumes from the newest checkpoint."""
+    if job.status != JobStatus.PAUSED:
+        raise Conflict(f"Cannot resume a job that is {job.status}: only a paused job resumes.")
+    job = transition(job, JobStatus.QUEUED, reason="resumed", expect={"status": JobStatus.PAUSED})
+    _schedule_on_commit(job)
     return job
 
 

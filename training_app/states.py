@@ -2,6 +2,7 @@
 
     queued -> running -> succeeded | failed | cancelled
     queued -> cancelled;  failed | cancelled -> queued (retry);  succeeded <-> published
+    queued | running -> paused (the runner stops it at its checkpoint);  paused -> queued (resume) | cancelled
 
 Every change goes through :func:`transition`: a conditional UPDATE that only matches a job whose current
 status allows the change (no locks, no lost updates), then a ``status`` event. Anything else is a
@@ -20,12 +21,13 @@ from training_app.models import JobStatus, TrainingJob
 
 S = JobStatus
 ALLOWED_FROM: dict[str, tuple[str, ...]] = {
-    S.QUEUED: (S.FAILED, S.CANCELLED, S.RUNNING),  # running -> queued: requeued after a lost worker
+    S.QUEUED: (S.FAILED, S.CANCELLED, S.RUNNING, S.PAUSED),  # running -> queued: requeued after a lost worker
     S.RUNNING: (S.QUEUED,),
     S.SUCCEEDED: (S.RUNNING, S.PUBLISHED),
     S.FAILED: (S.RUNNING, S.QUEUED),
-    S.CANCELLED: (S.QUEUED, S.RUNNING),
+    S.CANCELLED: (S.QUEUED, S.RUNNING, S.PAUSED),
     S.PUBLISHED: (S.SUCCEEDED,),
+    S.PAUSED: (S.QUEUED, S.RUNNING),
 }
 
 VERBS = {
@@ -35,6 +37,7 @@ VERBS = {
     S.FAILED: "fail",
     S.CANCELLED: "cancel",
     S.PUBLISHED: "publish",
+    S.PAUSED: "pause",
 }
 
 

@@ -34,7 +34,13 @@ PREFIX = "/v1/"
 LOOKUP_RETRY_SECONDS = 1.0
 
 
+# OpenAI's fine-tuning side (multipart uploads, not latency-critical) is Django's: serving_app.openai_ft.
+DJANGO_PREFIXES = ("/v1/files", "/v1/fine_tuning")
+
+
 def is_gateway_path(path: str) -> bool:
+    if path.startswith(DJANGO_PREFIXES):
+        return False
     return path.startswith(PREFIX) or path == PREFIX.rstrip("/")
 
 

@@ -8,7 +8,11 @@ relayed without holding a thread per request.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from llm_platform import input_guard
 from serving_app.gateway import proxy, routing
@@ -59,7 +63,21 @@ async def handle(method: str, path: str, authorization: str, body: bytes, *, db=
         if not authorization:  # 401 before looking at the body, as OpenAI answers
             raise routing.missing_key()
         payload = parse_body(body)
-        target = await db(routing.authenticate_and_resolve)(authorization, payload.get("model"))
+        target = await resolve(authorization, payload.get("model"), db)
         return await proxy.forward(target, COMPLETIONS[endpoint], payload)
     except GatewayError as exc:
         return exc.answer()
+
+
+async def resolve(authorization: str, model, db) -> routing.Target:
+    """The request's target. A fine-tuned (``ft:``) model loading on first use is waited for, up to
+    SERVING_LOAD_WAIT_SECONDS; past that the 503 with Retry-After goes back to the caller."""
+    deadline = time.monotonic() + settings.SERVING_LOAD_WAIT_SECONDS
+    while True:
+        try:
+            return await db(routing.authenticate_and_resolve)(authorization, model)
+        except GatewayError as exc:
+            loading = exc.code == "model_not_ready" and isinstance(model, str) and model.startswith("ft:")
+            if not loading or time.monotonic() >= deadline:
+                raise
+        await asyncio.sleep(1)

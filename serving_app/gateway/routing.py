@@ -6,6 +6,7 @@ resolves only inside the caller's organization, so another organization's model 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from dataclasses import dataclass
@@ -13,9 +14,11 @@ from dataclasses import dataclass
 from django.db import connection
 
 from llm_platform.api.authentication import bearer_token
+from llm_platform.errors import DomainError
 from llm_platform.models import ApiKey, Organization, Scope, scope_granted
 from serving_app.gateway.errors import GatewayError, model_not_found, permission_denied
 from serving_app.models import Deployment, DeploymentStatus, Engine, EngineStatus
+from serving_app.openai_ft import callable as fine_tuned
 
 
 @dataclass(frozen=True)
@@ -190,14 +193,38 @@ def authenticate_and_resolve(header: str, name) -> Target:
     if not isinstance(name, str) or not name:
         raise GatewayError(400, "Give the model to use in 'model'.", param="model", code="missing_model")
     if row["pk"] is None:
-        raise model_not_found(name)
+        return _fine_tuned_target(row["organization_id"], name)
     return _target(row)
+
+
+def _fine_tuned_target(org_id: int, name: str) -> Target:
+    """A succeeded job's ``ft:`` model, published on first use (the gateway waits while it loads)."""
+    try:
+        deployment = fine_tuned.ensure_deployment(org_id, name) if name.startswith("ft:") else None
+    except DomainError as exc:
+        raise GatewayError(
+            404, f"The model `{name}` cannot be loaded: {exc.message}", param="model", code="model_not_found"
+        ) from None
+    if deployment is None:
+        raise model_not_found(name)
+    return dataclasses.replace(target_of(deployment), served_name=name, usage_name=name)
 
 
 def list_models(header: str) -> list[dict]:
     org = authenticate(header)
     deployments = Deployment.objects.filter(organization=org).order_by("name")
-    return [model_entry(d, org) for d in deployments]
+    entries = [model_entry(d, org) for d in deployments]
+    for name, created in fine_tuned.served_names(org):
+        entries.append(
+            {
+                "id": name,
+                "object": "model",
+                "created": int(created.timestamp()),
+                "owned_by": org.slug,
+                "status": "ready",
+            }
+        )
+    return entries
 
 
 def model_entry(deployment: Deployment, org: Organization) -> dict:
@@ -213,6 +240,15 @@ def model_entry(deployment: Deployment, org: Organization) -> dict:
 def retrieve_model(header: str, name: str) -> dict:
     org = authenticate(header)
     deployment = Deployment.objects.filter(organization=org, name=name).first()
-    if deployment is None:
-        raise model_not_found(name)
-    return model_entry(deployment, org)
+    if deployment is not None:
+        return model_entry(deployment, org)
+    for served, created in fine_tuned.served_names(org):
+        if served == name:
+            return {
+                "id": name,
+                "object": "model",
+                "created": int(created.timestamp()),
+                "owned_by": org.slug,
+                "status": "ready",
+            }
+    raise model_not_found(name)

@@ -129,6 +129,18 @@ class TrainingJobViewSet(
     def retry(self, request, pk=None):
         return self._answer(services.retry_job(self.get_object()))
 
+    @extend_schema(request=None, responses=TrainingJobDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        """Stop a queued or running job, freeing its device; its checkpoints stay for ``resume``."""
+        return self._answer(services.pause_job(self.get_object()))
+
+    @extend_schema(request=None, responses=TrainingJobDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Queue a paused job again; it continues from its newest checkpoint."""
+        return self._answer(services.resume_job(self.get_object()))
+
     @extend_schema(request=RenameSerializer, responses=TrainingJobDetailSerializer)
     @action(detail=True, methods=["post"])
     def rename(self, request, pk=None):

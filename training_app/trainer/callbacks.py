@@ -72,12 +72,15 @@ class EventsCallback(TrainerCallback):
                 learning_rate=logs.get("learning_rate"),
                 grad_norm=logs.get("grad_norm"),
                 tokens_per_second=self._tokens_per_second(state),
+                tokens_seen=state.num_input_tokens_seen or None,
                 extra=extra,
             )
 
     def _metric(self, step: int, logs: dict[str, Any], **values: Any) -> None:
         # Every metric event carries every field (null when not measured), so consumers need no key checks.
-        fields = dict.fromkeys(("loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_second"))
+        fields = dict.fromkeys(
+            ("loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_second", "tokens_seen")
+        )
         fields.update(values)
         self.emitter.emit("metric", step=step, epoch=logs.get("epoch"), **fields)
 

@@ -3,7 +3,7 @@
 One JSON object per line, flushed at once, each with ``type`` and ``ts`` (Unix seconds):
 
 - ``log``        {level, message}
-- ``metric``     {step, epoch, loss, eval_loss, learning_rate, grad_norm, tokens_per_second, extra}
+- ``metric``     {step, epoch, loss, eval_loss, learning_rate, grad_norm, tokens_per_second, tokens_seen, extra}
 - ``progress``   {step, total_steps, eta_seconds}
 - ``checkpoint`` {step, path}
 - ``eval``       {report}

@@ -20,6 +20,7 @@ STAGES = ("sft", "pt", "dpo", "kto")
 METHODS = ("full", "freeze", "lora", "qlora")
 LR_SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "polynomial", "cosine_with_restarts")
 SAVE_STRATEGIES = ("steps", "epoch", "no")
+SAVE_TOTAL_LIMIT = 3  # checkpoints a run keeps on disk, the newest ones
 EVAL_STRATEGIES = ("no", "steps", "epoch")
 _MODULE_LIST = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*(\s*,\s*[A-Za-z_][A-Za-z0-9_.]*)*$")
 

@@ -29,9 +29,8 @@ from training_app.trainer.model_setup import (
     placement,
     prepare_model,
 )
-from training_app.trainer.spec import JobSpec, environment_errors, format_errors
+from training_app.trainer.spec import SAVE_TOTAL_LIMIT, JobSpec, environment_errors, format_errors
 
-SAVE_TOTAL_LIMIT = 3
 REPORT_FILE = "trainer_report.json"
 EVAL_REPORT_FILE = "eval_report.json"
 BASE_EVAL_REPORT_FILE = "base_eval_report.json"
