@@ -293,6 +293,7 @@ def pause_job(job: TrainingJob) -> TrainingJob:
     """Queued or running -> paused. A running job's runner stops the trainer and frees its devices (its
     checkpoints stay); :func:`resume_job` continues from the newest one."""
     job = transition(job, JobStatus.PAUSED, reason="paused by a user")
+    record(job.organization, "job.pause", job, summary=f"{job.previous_status} -> paused")
     if job.previous_status != JobStatus.RUNNING:
         from gpu_workers.scheduler import job_stopped
 
@@ -305,6 +306,7 @@ def resume_job(job: TrainingJob) -> TrainingJob:
     if job.status != JobStatus.PAUSED:
         raise Conflict(f"Cannot resume a job that is {job.status}: only a paused job resumes.")
     job = transition(job, JobStatus.QUEUED, reason="resumed", expect={"status": JobStatus.PAUSED})
+    record(job.organization, "job.resume", job, summary="paused -> queued")
     _schedule_on_commit(job)
     return job
 

@@ -15,7 +15,7 @@ import pytest
 from openai import OpenAI
 
 from gpu_workers.models import Device
-from llm_platform.models import ApiKey, Role
+from llm_platform.models import ApiKey, AuditEntry, Role
 from tests.asgi import test_server
 from tests.training.conftest import QA
 from tests.workers import wait_for
@@ -73,7 +73,7 @@ def chat(client: OpenAI, model: str) -> tuple[str, str]:
 
 
 def test_openai_client_fine_tunes_and_calls_the_result(server, workers, supervisor, tiny_model, org_a, org_b):
-    _, key = ApiKey.issue(org_a, name="migrated", role=Role.MEMBER)
+    api_key, key = ApiKey.issue(org_a, name="migrated", role=Role.MEMBER)
     _, other_key = ApiKey.issue(org_b, name="outsider", role=Role.MEMBER)
     client = OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
     outsider = OpenAI(base_url=f"{server.url}/v1", api_key=other_key, max_retries=0)
@@ -114,6 +114,10 @@ def test_openai_client_fine_tunes_and_calls_the_result(server, workers, supervis
     assert all(isinstance(v, int | float) for v in job.hyperparameters.model_dump().values())
     assert client.fine_tuning.jobs.pause(job.id).status == "paused"
     assert client.fine_tuning.jobs.resume(job.id).status == "queued"
+    # Both are in the organization's audit log, done by the API key (ids as the portal knows them).
+    audited = AuditEntry.objects.filter(action__in=["job.create", "job.pause", "job.resume"])
+    assert sorted(audited.values_list("action", flat=True)) == ["job.create", "job.pause", "job.resume"]
+    assert {entry.actor for entry in audited} == {f"api-key:{api_key.prefix}"}
     with pytest.raises(openai.NotFoundError):
         outsider.fine_tuning.jobs.retrieve(job.id)
     workers.start("cpu")
