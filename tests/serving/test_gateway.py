@@ -433,6 +433,30 @@ def test_a_stream_is_relayed_chunk_by_chunk_not_buffered():
     assert sent[-1].get("more_body", False) is False
 
 
+def ask_an_engine_stub(deployment, org, handler):
+    """The deployment's engine replaced by a raw socket server running ``handler``; one chat call through
+    the lean gateway."""
+
+    async def ask_through_the_gateway():
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        await sync_to_async(Engine.objects.filter(pk=deployment.engine_id).update)(
+            status=EngineStatus.READY, base_url=f"http://127.0.0.1:{port}", api_key="k"
+        )
+        await sync_to_async(services.mark_ready)(deployment.pk)
+        raw = json.dumps(ask("qa-plain")).encode()
+        headers = {
+            "Authorization": f"Bearer {await sync_to_async(key)(org)}",
+            "Content-Type": "application/json",
+        }
+        try:
+            return await call_asgi(application, "POST", "/v1/chat/completions", raw, headers)
+        finally:
+            server.close()
+
+    return async_to_sync(ask_through_the_gateway)()
+
+
 def test_an_engine_answering_garbage_is_a_502_not_a_crash(deployment, org_a):
     async def garbage(reader, writer):
         await reader.readuntil(b"\r\n\r\n")
@@ -443,24 +467,7 @@ def test_an_engine_answering_garbage_is_a_502_not_a_crash(deployment, org_a):
         await writer.drain()
         writer.close()
 
-    async def ask_through_the_gateway():
-        server = await asyncio.start_server(garbage, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        await sync_to_async(Engine.objects.filter(pk=deployment.engine_id).update)(
-            status=EngineStatus.READY, base_url=f"http://127.0.0.1:{port}", api_key="k"
-        )
-        await sync_to_async(services.mark_ready)(deployment.pk)
-        raw = json.dumps(ask("qa-plain")).encode()
-        headers = {
-            "Authorization": f"Bearer {await sync_to_async(key)(org_a)}",
-            "Content-Type": "application/json",
-        }
-        try:
-            return await call_asgi(application, "POST", "/v1/chat/completions", raw, headers)
-        finally:
-            server.close()
-
-    reply = async_to_sync(ask_through_the_gateway)()
+    reply = ask_an_engine_stub(deployment, org_a, garbage)
     error = reply.json()["error"]
     assert reply.status_code == 502 and error["type"] == "server_error" and "not JSON" in error["message"]
 
@@ -492,24 +499,7 @@ def test_an_engine_failing_with_its_health_check_is_a_503_to_retry(deployment, o
         await writer.drain()
         writer.close()
 
-    async def ask_through_the_gateway():
-        server = await asyncio.start_server(dying_engine, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        await sync_to_async(Engine.objects.filter(pk=deployment.engine_id).update)(
-            status=EngineStatus.READY, base_url=f"http://127.0.0.1:{port}", api_key="k"
-        )
-        await sync_to_async(services.mark_ready)(deployment.pk)
-        raw = json.dumps(ask("qa-plain")).encode()
-        headers = {
-            "Authorization": f"Bearer {await sync_to_async(key)(org_a)}",
-            "Content-Type": "application/json",
-        }
-        try:
-            return await call_asgi(application, "POST", "/v1/chat/completions", raw, headers)
-        finally:
-            server.close()
-
-    reply = async_to_sync(ask_through_the_gateway)()
+    reply = ask_an_engine_stub(deployment, org_a, dying_engine)
     error = reply.json()["error"]
     assert reply.status_code == expected and error["type"] == "server_error", error
     if expected == 503:  # dying: come back later
