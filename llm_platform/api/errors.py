@@ -17,11 +17,12 @@ API_PREFIX = "/api/"
 BISHENG_PREFIX = "/api/v1/finetune/"
 
 
-def _flatten(detail) -> str:
+def flatten_detail(detail) -> str:
+    """DRF's error detail (nested dicts and lists) as one line of text."""
     if isinstance(detail, dict):
-        return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
+        return "; ".join(f"{key}: {flatten_detail(value)}" for key, value in detail.items())
     if isinstance(detail, list):
-        return " ".join(_flatten(item) for item in detail)
+        return " ".join(flatten_detail(item) for item in detail)
     return str(detail)
 
 
@@ -63,11 +64,11 @@ def exception_handler(exc, context):
     detail = response.data
     if isinstance(exc, exceptions.ValidationError):
         fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}
-        message = _flatten(fields)
+        message = flatten_detail(fields)
         code = "invalid"
     else:
         fields = None
-        message = _flatten(detail.get("detail", detail) if isinstance(detail, dict) else detail)
+        message = flatten_detail(detail.get("detail", detail) if isinstance(detail, dict) else detail)
         code = getattr(exc, "default_code", "error")
     if response.status_code == status.HTTP_401_UNAUTHORIZED:
         code = "not_authenticated"

@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
+from llm_platform.api.errors import flatten_detail
 from llm_platform.errors import DomainError
 from llm_platform.input_guard import BadInput
 
@@ -27,14 +28,6 @@ def openai_error(
 ):
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
     return Response(body, status=status, headers=headers)
-
-
-def _flatten(detail) -> str:
-    if isinstance(detail, dict):
-        return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
-    if isinstance(detail, list):
-        return " ".join(_flatten(item) for item in detail)
-    return str(detail)
 
 
 def exception_handler(exc, context):
@@ -58,7 +51,7 @@ def exception_handler(exc, context):
     headers = {}
     if getattr(exc, "wait", None):
         headers["Retry-After"] = str(int(exc.wait))
-    return openai_error(status, _flatten(exc.detail), code=code, type_=type_, headers=headers)
+    return openai_error(status, flatten_detail(exc.detail), code=code, type_=type_, headers=headers)
 
 
 ERROR_SCHEMA = inline_serializer(
