@@ -21,7 +21,8 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from llm_platform.db import retrying
-from serving_app.models import Usage
+from llm_platform.models import Organization
+from serving_app.models import Deployment, Usage
 
 logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
@@ -106,9 +107,6 @@ class UsageBuffer:
 
 def _write(batch: dict[tuple, list]) -> None:
     """One transaction; a deployment unpublished meanwhile keeps its counts under its name."""
-    from llm_platform.models import Organization
-    from serving_app.models import Deployment
-
     orgs = set(Organization.objects.filter(pk__in={k[0] for k in batch}).values_list("pk", flat=True))
     live = set(Deployment.objects.filter(pk__in={v[3] for v in batch.values()}).values_list("pk", flat=True))
     with transaction.atomic():

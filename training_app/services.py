@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 
 from gpu_workers.capabilities import capabilities, explicit_gpus_problem
+from gpu_workers.scheduler import job_stopped, schedule
 from llm_platform.audit import record
 from llm_platform.errors import Conflict, DomainError
 from llm_platform.tenancy import scoped
@@ -272,9 +273,14 @@ def create_job(
 
 
 def _schedule_on_commit(job: TrainingJob) -> None:
-    from gpu_workers.scheduler import schedule
-
     transaction.on_commit(lambda: schedule(job.pk))
+
+
+def _stop_placement_on_commit(job: TrainingJob) -> None:
+    """A job stopped before it ran (cancelled or paused while queued) gives up its place; a running job's
+    runner frees its devices itself, once the trainer is gone, so they are not handed out too early."""
+    if job.previous_status != JobStatus.RUNNING:
+        transaction.on_commit(lambda: job_stopped(job.pk))
 
 
 def cancel_job(job: TrainingJob, reason: str = "cancelled by a user") -> TrainingJob:
@@ -282,10 +288,7 @@ def cancel_job(job: TrainingJob, reason: str = "cancelled by a user") -> Trainin
     group and frees its devices itself (so they are not handed out while the trainer still runs)."""
     job = transition(job, JobStatus.CANCELLED, reason=reason)
     record(job.organization, "job.cancel", job, summary=f"{job.previous_status} -> cancelled")
-    if job.previous_status != JobStatus.RUNNING:
-        from gpu_workers.scheduler import job_stopped
-
-        transaction.on_commit(lambda: job_stopped(job.pk))
+    _stop_placement_on_commit(job)
     return job
 
 
@@ -294,10 +297,7 @@ def pause_job(job: TrainingJob) -> TrainingJob:
     checkpoints stay); :func:`resume_job` continues from the newest one."""
     job = transition(job, JobStatus.PAUSED, reason="paused by a user")
     record(job.organization, "job.pause", job, summary=f"{job.previous_status} -> paused")
-    if job.previous_status != JobStatus.RUNNING:
-        from gpu_workers.scheduler import job_stopped
-
-        transaction.on_commit(lambda: job_stopped(job.pk))
+    _stop_placement_on_commit(job)
     return job
 
 
